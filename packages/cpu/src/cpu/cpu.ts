@@ -1,0 +1,1018 @@
+// The CPU: register file, lazy flags, memory access through the TLB, and the run loop over cached
+// decoded blocks. Instruction semantics live in ../exec, exception delivery in ./interrupts.ts,
+// segment loading in ./segments.ts and the page walk in ../memory/paging.ts.
+
+import { type CostModel, DEFAULT_COST_MODEL } from "../cost-model.js";
+import type { AccessSize, InterruptController } from "../devices/device.js";
+import { type Block, BlockCache } from "../isa/block-cache.js";
+import type { Insn } from "../isa/insn.js";
+import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, createPageWalker, type PageWalker } from "../memory/paging.js";
+import type { PhysicalMemory } from "../memory/physical.js";
+import {
+  TLB_CLEAN,
+  TLB_CODE,
+  TLB_MMIO,
+  TLB_NO_EXEC,
+  TLB_NO_READ,
+  TLB_NO_USER,
+  TLB_NO_WRITE_SUP,
+  TLB_NO_WRITE_USER,
+  Tlb,
+} from "../memory/tlb.js";
+import { FAULT, NO_ERROR_CODE, VMEXIT } from "./fault.js";
+import {
+  L_ADC1,
+  L_ADD,
+  L_LOGIC,
+  L_SBB1,
+  L_SUB,
+  type LazyFlagState,
+  lazyCF,
+  lazyOF,
+  materialize,
+  PARITY,
+} from "./flags.js";
+import { deliverEvent, type EventKind } from "./interrupts.js";
+import {
+  AF,
+  ARITH_FLAGS,
+  CF,
+  CR0_PG,
+  CR0_WP,
+  CS,
+  DF,
+  EFLAGS_FIXED1,
+  ESP,
+  GP,
+  IF,
+  MSR_IA32_FEATURE_CONTROL,
+  MSR_IA32_SYSENTER_CS,
+  MSR_IA32_SYSENTER_EIP,
+  MSR_IA32_SYSENTER_ESP,
+  MSR_IA32_TIME_STAMP_COUNTER,
+  OF,
+  PF,
+  REG8_BYTE,
+  REG32_NAMES,
+  type Reg32Name,
+  SF,
+  UD,
+  ZERO_REG,
+  ZF,
+} from "./registers.js";
+import type { StopReason } from "./stop.js";
+
+/** Port I/O as the CPU sees it (the machine's PortBus implements it). */
+export interface PortIo {
+  in(port: number, size: AccessSize): number;
+  out(port: number, size: AccessSize, value: number): void;
+}
+
+/** Hooks; each slot is null when unused so the hot path only tests one field. */
+export interface CpuHooks {
+  /** Before each instruction (forces single-instruction stepping while set). Return a string to stop. */
+  instruction: ((cpu: Cpu, eip: number) => string | undefined) | null;
+  /** After each data read or write of linear memory (forces the slow memory path while set). */
+  memory: ((kind: "read" | "write", linear: number, size: number, value: number) => string | undefined) | null;
+  /** When an exception or interrupt is about to be delivered. */
+  exception: ((vector: number, errorCode: number, kind: EventKind) => void) | null;
+}
+
+/**
+ * The VMX layer plugs in here (../vmx); null when VMX is not in use. Instructions that VMX can
+ * intercept call intercept() while a guest runs; it returns true when a VM exit happened instead.
+ */
+export interface VmxHooks {
+  /** True in VMX non-root operation (a guest is running). */
+  readonly nonRoot: boolean;
+  /** TSC_OFFSET when "use TSC offsetting" is on in non-root operation, else 0. */
+  readonly tscOffset: number;
+  /** An instruction that may exit: reason = basic exit reason, a/b = reason-specific operands. */
+  intercept(reason: number, insn: Insn, a: number, b: number): boolean;
+  /** MOV from CR0/CR4 in non-root operation: host-owned bits read from the read shadow. */
+  readCr(cr: number, actual: number): number;
+  /** Whether a CR0/CR4 value respects the VMX fixed bits (in VMX operation). */
+  crAllowed(cr: number, value: number): boolean;
+  /** Before delivering an event in non-root operation: true if it caused a VM exit instead. */
+  interceptEvent?(vector: number, errorCode: number, kind: EventKind): boolean;
+  /** A triple fault in non-root operation: true if it caused a VM exit (reason 2). */
+  tripleFault?(): boolean;
+  /** After IRET (NMI unblocking). */
+  afterIret?(): void;
+}
+
+/** A model-specific register implemented by some part of the machine. */
+export interface MsrHandler {
+  read(): [number, number];
+  /** Returns false to refuse the write (#GP). */
+  write(low: number, high: number): boolean;
+}
+
+export interface RunOptions {
+  /** Stop after this many more instructions. */
+  maxInstructions?: number;
+  /** Stop once the modeled cycle counter reaches this many more cycles. */
+  maxCycles?: number;
+}
+
+const U32 = 0x1_0000_0000;
+
+export class Cpu implements LazyFlagState {
+  // ---- register file: 8 general registers + an always-zero slot for address computation ----
+  readonly regBuffer = new ArrayBuffer(36);
+  readonly regs = new Int32Array(this.regBuffer);
+  readonly regs8 = new Uint8Array(this.regBuffer);
+  readonly regs16 = new Uint16Array(this.regBuffer);
+  eip = 0;
+
+  // ---- flags: materialized bits and the lazy record (see flags.ts) ----
+  fl = EFLAGS_FIXED1;
+  lazy = 0;
+  lOp = L_LOGIC;
+  lA = 0;
+  lB = 0;
+  lR = 0;
+  lSign = 0x80000000;
+
+  // ---- segment registers and descriptor caches (access rights in VMX layout) ----
+  readonly segSel = new Uint16Array(6);
+  readonly segBase = new Int32Array(6);
+  readonly segLimit = new Int32Array(6);
+  readonly segAr = new Int32Array(6);
+  gdtrBase = 0;
+  gdtrLimit = 0;
+  idtrBase = 0;
+  idtrLimit = 0;
+  ldtrSel = 0;
+  ldtrBase = 0;
+  ldtrLimit = 0;
+  ldtrAr = 0x10000;
+  trSel = 0;
+  trBase = 0;
+  trLimit = 0;
+  trAr = 0x8b;
+  /** Current privilege level (CS.RPL in protected mode). */
+  cpl = 0;
+
+  // ---- control registers and MSRs ----
+  cr0 = 0x11;
+  cr2 = 0;
+  cr3 = 0;
+  cr4 = 0;
+  sysenterCs = 0;
+  sysenterEsp = 0;
+  sysenterEip = 0;
+  featureControl = 0;
+  /** MSRs by index; parts of the machine (the VMX layer) register their own. */
+  readonly msrs = new Map<number, MsrHandler>();
+  /** Added to the cycle count to form the TSC (a WRMSR to IA32_TIME_STAMP_COUNTER sets it). */
+  tscAdjust = 0;
+  /** CPUID reports VMX (leaf 1 ECX bit 5) when the VMX layer is attached. */
+  vmxSupported = false;
+
+  // ---- time ----
+  /** Modeled cycles since reset; RDTSC reads this (plus the TSC offset in VMX non-root operation). */
+  cycles = 0;
+  /** Instructions retired since reset. */
+  instret = 0;
+  cost: CostModel;
+  /** Modeled core frequency (Hz), for devices that convert periods to cycles. */
+  readonly hz: number;
+
+  // ---- memory ----
+  readonly mem: PhysicalMemory;
+  readonly u8: Uint8Array;
+  readonly i32: Int32Array;
+  readonly view: DataView;
+  readonly memSize: number;
+  readonly tlb: Tlb;
+  private readonly tlbTag: Int32Array;
+  private readonly tlbInfo: Int32Array;
+  private readonly tlbMask: number;
+  /** Address-space id of the current context (0 = root / no VPID); tags TLB entries. */
+  asid = 0;
+  private asidTag = 0;
+  /** TLB flags that deny the current kind of access at the current CPL (recomputed on mode changes). */
+  private readDeny = 0;
+  private writeDeny = 0;
+  private fetchDeny = 0;
+  readonly walker: PageWalker;
+
+  // ---- decoded code ----
+  readonly blocks: BlockCache;
+
+  // ---- events and run state ----
+  ports: PortIo;
+  pic: InterruptController | null = null;
+  /** A pending NMI (set by devices or VMX injection). */
+  nmiPending = false;
+  /** HLT executed; waiting for an interrupt. */
+  halted = false;
+  /** STI / MOV SS shadow: the next instruction runs before interrupts are recognized. */
+  interruptShadow = false;
+  /** Set by instructions and devices to end run() after the current instruction. */
+  stopRequest: StopReason | null = null;
+  /** Modeled cycle at which timed devices need attention (Infinity if none). */
+  nextEventCycle = Number.POSITIVE_INFINITY;
+  /** Called when cycles reach nextEventCycle; must update nextEventCycle. */
+  serviceEvents: (() => void) | null = null;
+  /** Execution breakpoints by linear address. */
+  readonly breakpoints = new Set<number>();
+  readonly hooks: CpuHooks = { instruction: null, memory: null, exception: null };
+  /** VMX state when VMX is in use (set by the VMX layer). */
+  vmx: VmxHooks | null = null;
+
+  // ---- the exception in flight ----
+  pendingVector = 0;
+  pendingErrorCode = NO_ERROR_CODE;
+  /** Linear address of the last page fault (becomes CR2 when the #PF is delivered). */
+  faultLinear = 0;
+  /** Nesting of event delivery, for #DF and triple-fault detection. */
+  deliveryDepth = 0;
+  /** Vector being delivered at each depth (for the diagnostic). */
+  readonly deliveryChain: number[] = [];
+  /** EIP of the instruction that started the current block (fault recovery). */
+  blockEip = 0;
+
+  constructor(
+    mem: PhysicalMemory,
+    ports: PortIo,
+    options: { cost?: CostModel; hz?: number; tlbEntries?: number } = {},
+  ) {
+    this.mem = mem;
+    this.u8 = mem.u8;
+    this.view = mem.view;
+    this.i32 = new Int32Array(mem.buffer, 0, mem.size >>> 2);
+    this.memSize = mem.size;
+    this.ports = ports;
+    this.cost = options.cost ?? DEFAULT_COST_MODEL;
+    this.hz = options.hz ?? 3_000_000_000;
+    this.tlb = new Tlb(options.tlbEntries ?? 4096);
+    this.tlbTag = this.tlb.tag;
+    this.tlbInfo = this.tlb.info;
+    this.tlbMask = this.tlb.mask;
+    this.walker = createPageWalker(this);
+    this.blocks = new BlockCache(this);
+    mem.onWrite = (addr, length) => this.blocks.invalidatePhysical(addr, length);
+    this.updateAccessMasks();
+    this.registerArchitecturalMsrs();
+  }
+
+  private registerArchitecturalMsrs(): void {
+    const simple = (get: () => number, set: (v: number) => void): MsrHandler => ({
+      read: () => [get() >>> 0, 0],
+      write: (lo) => {
+        set(lo);
+        return true;
+      },
+    });
+    this.msrs.set(MSR_IA32_TIME_STAMP_COUNTER, {
+      read: () => {
+        const t = this.cycles + this.tscAdjust;
+        return [t % U32, Math.floor(t / U32)];
+      },
+      write: (lo, hi) => {
+        this.tscAdjust = hi * U32 + lo - this.cycles;
+        return true;
+      },
+    });
+    this.msrs.set(
+      MSR_IA32_SYSENTER_CS,
+      simple(
+        () => this.sysenterCs,
+        (v) => (this.sysenterCs = v & 0xffff),
+      ),
+    );
+    this.msrs.set(
+      MSR_IA32_SYSENTER_ESP,
+      simple(
+        () => this.sysenterEsp,
+        (v) => (this.sysenterEsp = v),
+      ),
+    );
+    this.msrs.set(
+      MSR_IA32_SYSENTER_EIP,
+      simple(
+        () => this.sysenterEip,
+        (v) => (this.sysenterEip = v),
+      ),
+    );
+    this.msrs.set(MSR_IA32_FEATURE_CONTROL, {
+      read: () => [this.featureControl >>> 0, 0],
+      // Once the lock bit (0) is set the MSR is read-only until reset.
+      write: (lo, hi) => {
+        if (this.featureControl & 1 || hi !== 0 || lo & ~0x7) return false;
+        this.featureControl = lo;
+        return true;
+      },
+    });
+  }
+
+  readMsr(index: number): [number, number] | undefined {
+    return this.msrs.get(index >>> 0)?.read();
+  }
+
+  writeMsr(index: number, low: number, high: number): boolean {
+    const h = this.msrs.get(index >>> 0);
+    return h ? h.write(low >>> 0, high >>> 0) : false;
+  }
+
+  /** The time-stamp counter as software sees it (RDTSC). */
+  readTsc(): number {
+    return this.cycles + this.tscAdjust + (this.vmx?.nonRoot ? this.vmx.tscOffset : 0);
+  }
+
+  // ======================= registers =======================
+
+  getReg(name: Reg32Name): number {
+    return this.regs[REG32_NAMES.indexOf(name)]! >>> 0;
+  }
+
+  setReg(name: Reg32Name, value: number): void {
+    const i = REG32_NAMES.indexOf(name);
+    if (i < 0) throw new Error(`unknown register '${name}'`);
+    this.regs[i] = value;
+  }
+
+  reg8(r: number): number {
+    return this.regs8[REG8_BYTE[r]!]!;
+  }
+
+  setReg8(r: number, v: number): void {
+    this.regs8[REG8_BYTE[r]!] = v;
+  }
+
+  reg16(r: number): number {
+    return this.regs16[r << 1]!;
+  }
+
+  setReg16(r: number, v: number): void {
+    this.regs16[r << 1] = v;
+  }
+
+  // ======================= flags =======================
+
+  /** EFLAGS with every lazy flag computed. */
+  getEflags(): number {
+    return (materialize(this) | EFLAGS_FIXED1) >>> 0;
+  }
+
+  setEflags(value: number): void {
+    const oldIf = this.fl & IF;
+    this.fl = (value & ~0x8028) | EFLAGS_FIXED1;
+    this.lazy = 0;
+    if (!oldIf && this.fl & IF) this.afterInterruptEnable();
+  }
+
+  /** Called when IF goes from 0 to 1 so a halted wait can be re-examined. */
+  afterInterruptEnable(): void {}
+
+  getCF(): number {
+    return this.lazy & CF ? (lazyCF(this) ? 1 : 0) : this.fl & CF;
+  }
+
+  /** Evaluates condition code cc (0-15: O NO B AE E NE BE A S NS P NP L GE LE G). */
+  cond(cc: number): boolean {
+    let r: boolean;
+    switch (cc >> 1) {
+      case 0:
+        r = this.lazy & OF ? lazyOF(this) : (this.fl & OF) !== 0;
+        break;
+      case 1:
+        r = this.lazy & CF ? lazyCF(this) : (this.fl & CF) !== 0;
+        break;
+      case 2:
+        r = this.lazy & ZF ? this.lR === 0 : (this.fl & ZF) !== 0;
+        break;
+      case 3:
+        r =
+          (this.lazy & CF ? lazyCF(this) : (this.fl & CF) !== 0) ||
+          (this.lazy & ZF ? this.lR === 0 : (this.fl & ZF) !== 0);
+        break;
+      case 4:
+        r = this.lazy & SF ? (this.lR & this.lSign) !== 0 : (this.fl & SF) !== 0;
+        break;
+      case 5:
+        r = this.lazy & PF ? PARITY[this.lR & 0xff] !== 0 : (this.fl & PF) !== 0;
+        break;
+      case 6:
+        r = this.flagSF() !== this.flagOF();
+        break;
+      default:
+        r = this.flagZF() || this.flagSF() !== this.flagOF();
+        break;
+    }
+    return cc & 1 ? !r : r;
+  }
+
+  flagZF(): boolean {
+    return this.lazy & ZF ? this.lR === 0 : (this.fl & ZF) !== 0;
+  }
+
+  flagSF(): boolean {
+    return this.lazy & SF ? (this.lR & this.lSign) !== 0 : (this.fl & SF) !== 0;
+  }
+
+  flagOF(): boolean {
+    return this.lazy & OF ? lazyOF(this) : (this.fl & OF) !== 0;
+  }
+
+  /** Sets CF (keeping the other lazy flags lazy). */
+  setCF(on: boolean): void {
+    if (this.lazy & CF) {
+      // Fold the lazy record first: CF's lazy formula shares inputs with OF and AF.
+      materialize(this);
+    }
+    this.fl = on ? this.fl | CF : this.fl & ~CF;
+  }
+
+  /**
+   * ADD OR ADC SBB AND SUB XOR CMP (op = the /digit order) on unsigned operands of `bits` width.
+   * Returns the masked result and records the flags lazily.
+   */
+  arith(op: number, a: number, b: number, bits: number): number {
+    const mask = bits === 32 ? 0xffffffff : bits === 16 ? 0xffff : 0xff;
+    a = bits === 32 ? a >>> 0 : a & mask;
+    b = bits === 32 ? b >>> 0 : b & mask;
+    let r: number;
+    let lop: number;
+    switch (op) {
+      case 0:
+        r = a + b;
+        lop = L_ADD;
+        break;
+      case 1:
+        r = a | b;
+        lop = L_LOGIC;
+        break;
+      case 2: {
+        const c = this.getCF();
+        r = a + b + c;
+        lop = c ? L_ADC1 : L_ADD;
+        break;
+      }
+      case 3: {
+        const c = this.getCF();
+        r = a - b - c;
+        lop = c ? L_SBB1 : L_SUB;
+        break;
+      }
+      case 4:
+        r = a & b;
+        lop = L_LOGIC;
+        break;
+      case 6:
+        r = a ^ b;
+        lop = L_LOGIC;
+        break;
+      default:
+        r = a - b;
+        lop = L_SUB;
+        break;
+    }
+    r = bits === 32 ? r >>> 0 : r & mask;
+    this.lOp = lop;
+    this.lA = a;
+    this.lB = b;
+    this.lR = r;
+    this.lSign = bits === 32 ? 0x80000000 : bits === 16 ? 0x8000 : 0x80;
+    this.lazy = ARITH_FLAGS;
+    return r;
+  }
+
+  /** INC (delta 1) / DEC (delta -1): like ADD/SUB 1 but CF is preserved. */
+  incDec(a: number, delta: number, bits: number): number {
+    const mask = bits === 32 ? 0xffffffff : bits === 16 ? 0xffff : 0xff;
+    if (this.lazy & CF) materialize(this);
+    a = bits === 32 ? a >>> 0 : a & mask;
+    const r = bits === 32 ? (a + delta) >>> 0 : (a + delta) & mask;
+    this.lOp = delta > 0 ? L_ADD : L_SUB;
+    this.lA = a;
+    this.lB = 1;
+    this.lR = r;
+    this.lSign = bits === 32 ? 0x80000000 : bits === 16 ? 0x8000 : 0x80;
+    this.lazy = ARITH_FLAGS & ~CF;
+    return r;
+  }
+
+  /** Records a result whose ZF/SF/PF are computed lazily; CF, OF and AF are given explicitly. */
+  setResultFlags(r: number, bits: number, cf: boolean, of: boolean): void {
+    this.fl = (this.fl & ~(CF | OF | AF)) | (cf ? CF : 0) | (of ? OF : 0);
+    this.lOp = L_LOGIC;
+    this.lA = 0;
+    this.lB = 0;
+    this.lR = bits === 32 ? r >>> 0 : r & (bits === 16 ? 0xffff : 0xff);
+    this.lSign = bits === 32 ? 0x80000000 : bits === 16 ? 0x8000 : 0x80;
+    this.lazy = ZF | SF | PF;
+  }
+
+  /** Sets CF and OF, leaving every other flag as it is (rotates, BT). */
+  setCarryOverflow(cf: boolean, of: boolean | null): void {
+    materialize(this);
+    let fl = (this.fl & ~CF) | (cf ? CF : 0);
+    if (of !== null) fl = (fl & ~OF) | (of ? OF : 0);
+    this.fl = fl;
+  }
+
+  // ======================= privilege and mode =======================
+
+  /** Recomputes the TLB deny masks after a change of CPL, CR0.WP or hooks. */
+  updateAccessMasks(): void {
+    const user = this.cpl === 3;
+    if (this.hooks.memory) {
+      this.readDeny = -1;
+      this.writeDeny = -1;
+    } else {
+      this.readDeny = TLB_NO_READ | TLB_MMIO | (user ? TLB_NO_USER : 0);
+      this.writeDeny =
+        TLB_CLEAN | TLB_CODE | TLB_MMIO | TLB_NO_READ | (user ? TLB_NO_USER | TLB_NO_WRITE_USER : TLB_NO_WRITE_SUP);
+    }
+    this.fetchDeny = TLB_NO_EXEC | TLB_MMIO | (user ? TLB_NO_USER : 0);
+  }
+
+  setCpl(cpl: number): void {
+    if (cpl !== this.cpl) {
+      this.cpl = cpl;
+      this.updateAccessMasks();
+    }
+  }
+
+  /** Switches the TLB tag to another address-space id (VMX VPIDs). */
+  setAsid(asid: number): void {
+    this.asid = asid;
+    this.asidTag = asid << 20;
+  }
+
+  get pagingEnabled(): boolean {
+    return (this.cr0 & CR0_PG) !== 0;
+  }
+
+  get writeProtect(): boolean {
+    return (this.cr0 & CR0_WP) !== 0;
+  }
+
+  // ======================= exceptions =======================
+
+  /** Raises an exception from inside an instruction; never returns. */
+  fault(vector: number, errorCode: number = NO_ERROR_CODE): never {
+    this.pendingVector = vector;
+    this.pendingErrorCode = errorCode;
+    throw FAULT;
+  }
+
+  /** #GP(0) unless at CPL 0 (privileged instructions). */
+  requireCpl0(): void {
+    if (this.cpl !== 0) this.fault(GP, 0);
+  }
+
+  /** #UD. */
+  undefinedOpcode(): never {
+    return this.fault(UD);
+  }
+
+  // ======================= linear memory (through the TLB) =======================
+
+  /** Translates for a data access; fills the TLB or faults. */
+  translate(linear: number, access: number): number {
+    return this.walker.translate(linear, access, this.cpl === 3);
+  }
+
+  private tlbPhys(linear: number, deny: number): number {
+    const vpn = linear >>> 12;
+    const idx = vpn & this.tlbMask;
+    if (this.tlbTag[idx] === (vpn | this.asidTag)) {
+      const info = this.tlbInfo[idx]!;
+      if ((info & deny) === 0) {
+        this.tlb.stats.hits++;
+        return (info & ~0xfff) | (linear & 0xfff);
+      }
+    }
+    return -1;
+  }
+
+  read8(linear: number): number {
+    const vpn = linear >>> 12;
+    const idx = vpn & this.tlbMask;
+    if (this.tlbTag[idx] === (vpn | this.asidTag)) {
+      const info = this.tlbInfo[idx]!;
+      if ((info & this.readDeny) === 0) {
+        this.tlb.stats.hits++;
+        return this.u8[(info & ~0xfff) | (linear & 0xfff)]!;
+      }
+    }
+    return this.readSlow(linear, 1);
+  }
+
+  read16(linear: number): number {
+    if ((linear & 0xfff) !== 0xfff) {
+      const vpn = linear >>> 12;
+      const idx = vpn & this.tlbMask;
+      if (this.tlbTag[idx] === (vpn | this.asidTag)) {
+        const info = this.tlbInfo[idx]!;
+        if ((info & this.readDeny) === 0) {
+          this.tlb.stats.hits++;
+          return this.view.getUint16((info & ~0xfff) | (linear & 0xfff), true);
+        }
+      }
+    }
+    return this.readSlow(linear, 2);
+  }
+
+  read32(linear: number): number {
+    if ((linear & 0xfff) <= 0xffc) {
+      const vpn = linear >>> 12;
+      const idx = vpn & this.tlbMask;
+      if (this.tlbTag[idx] === (vpn | this.asidTag)) {
+        const info = this.tlbInfo[idx]!;
+        if ((info & this.readDeny) === 0) {
+          this.tlb.stats.hits++;
+          const p = (info & ~0xfff) | (linear & 0xfff);
+          return (p & 3) === 0 ? this.i32[p >>> 2]! : this.view.getInt32(p, true);
+        }
+      }
+    }
+    return this.readSlow(linear, 4);
+  }
+
+  write8(linear: number, value: number): void {
+    const vpn = linear >>> 12;
+    const idx = vpn & this.tlbMask;
+    if (this.tlbTag[idx] === (vpn | this.asidTag)) {
+      const info = this.tlbInfo[idx]!;
+      if ((info & this.writeDeny) === 0) {
+        this.tlb.stats.hits++;
+        this.u8[(info & ~0xfff) | (linear & 0xfff)] = value;
+        return;
+      }
+    }
+    this.writeSlow(linear, 1, value);
+  }
+
+  write16(linear: number, value: number): void {
+    if ((linear & 0xfff) !== 0xfff) {
+      const vpn = linear >>> 12;
+      const idx = vpn & this.tlbMask;
+      if (this.tlbTag[idx] === (vpn | this.asidTag)) {
+        const info = this.tlbInfo[idx]!;
+        if ((info & this.writeDeny) === 0) {
+          this.tlb.stats.hits++;
+          this.view.setUint16((info & ~0xfff) | (linear & 0xfff), value, true);
+          return;
+        }
+      }
+    }
+    this.writeSlow(linear, 2, value);
+  }
+
+  write32(linear: number, value: number): void {
+    if ((linear & 0xfff) <= 0xffc) {
+      const vpn = linear >>> 12;
+      const idx = vpn & this.tlbMask;
+      if (this.tlbTag[idx] === (vpn | this.asidTag)) {
+        const info = this.tlbInfo[idx]!;
+        if ((info & this.writeDeny) === 0) {
+          this.tlb.stats.hits++;
+          const p = (info & ~0xfff) | (linear & 0xfff);
+          if ((p & 3) === 0) this.i32[p >>> 2] = value;
+          else this.view.setInt32(p, value, true);
+          return;
+        }
+      }
+    }
+    this.writeSlow(linear, 4, value);
+  }
+
+  /** Host-physical address for an implicit supervisor access (GDT, IDT, TSS, interrupt stack frames). */
+  supervisorPhys(linear: number, write: boolean): number {
+    const deny = write ? TLB_CLEAN | TLB_CODE | TLB_MMIO | TLB_NO_READ | TLB_NO_WRITE_SUP : TLB_NO_READ | TLB_MMIO;
+    const p = this.tlbPhys(linear, deny);
+    return p >= 0 ? p : this.walker.translate(linear, write ? ACCESS_WRITE : ACCESS_READ, false);
+  }
+
+  /** Reads one instruction byte (fetch permission: EPT execute, U/S). */
+  fetch8(linear: number): number {
+    let p = this.tlbPhys(linear, this.fetchDeny);
+    if (p < 0) p = this.walker.translate(linear, ACCESS_FETCH, this.cpl === 3);
+    return this.mem.read8(p);
+  }
+
+  /** Translates an instruction address for fetching (used to find decoded blocks). */
+  fetchPhys(linear: number): number {
+    const p = this.tlbPhys(linear, this.fetchDeny);
+    return p >= 0 ? p : this.walker.translate(linear, ACCESS_FETCH, this.cpl === 3);
+  }
+
+  private readSlow(linear: number, size: number): number {
+    let v: number;
+    if ((linear & 0xfff) + size > 0x1000) {
+      // Page-crossing access: byte by byte, each byte translated (and faulting) on its own page.
+      v = 0;
+      for (let k = 0; k < size; k++) v |= this.readPhysByte(this.translate((linear + k) | 0, ACCESS_READ)) << (8 * k);
+      if (size === 2) v &= 0xffff;
+    } else {
+      const p = this.translate(linear, ACCESS_READ);
+      v = size === 1 ? this.mem.read8(p) : size === 2 ? this.mem.read16(p) : this.mem.read32(p);
+    }
+    if (this.hooks.memory) {
+      const stop = this.hooks.memory("read", linear >>> 0, size, v);
+      if (stop) this.stopRequest = { kind: "hook", reason: stop };
+    }
+    return v;
+  }
+
+  private readPhysByte(p: number): number {
+    return this.mem.read8(p);
+  }
+
+  private writeSlow(linear: number, size: number, value: number): void {
+    if ((linear & 0xfff) + size > 0x1000) {
+      // Check both pages before writing anything, so a fault leaves memory untouched.
+      const first = this.translate(linear, ACCESS_WRITE);
+      const second = this.translate((linear + size - 1) & ~0xfff, ACCESS_WRITE);
+      for (let k = 0; k < size; k++) {
+        const lin = (linear + k) | 0;
+        const p = (lin & ~0xfff) === (linear & ~0xfff) ? first + k : second + (lin & 0xfff);
+        this.mem.write8(p, value >>> (8 * k));
+      }
+    } else {
+      const p = this.translate(linear, ACCESS_WRITE);
+      if (size === 1) this.mem.write8(p, value);
+      else if (size === 2) this.mem.write16(p, value);
+      else this.mem.write32(p, value);
+    }
+    if (this.hooks.memory) {
+      const stop = this.hooks.memory("write", linear >>> 0, size, value);
+      if (stop) this.stopRequest = { kind: "hook", reason: stop };
+    }
+  }
+
+  /** Checks that a write to [linear, linear+size) would succeed, without writing (for multi-part stores). */
+  probeWrite(linear: number, size: number): void {
+    if (this.tlbPhys(linear, this.writeDeny) < 0) this.translate(linear, ACCESS_WRITE);
+    const last = (linear + size - 1) | 0;
+    if ((last & ~0xfff) !== (linear & ~0xfff) && this.tlbPhys(last, this.writeDeny) < 0) {
+      this.translate(last, ACCESS_WRITE);
+    }
+  }
+
+  // ======================= operands =======================
+
+  /** Effective (linear) address of a memory operand; segments are flat (base 0, no limit checks). */
+  ea(i: Insn): number {
+    return (this.regs[i.base]! + (this.regs[i.index]! << i.scale) + i.disp) | 0;
+  }
+
+  // ======================= stack =======================
+
+  push32(v: number): void {
+    const sp = (this.regs[ESP]! - 4) | 0;
+    this.write32(sp, v);
+    this.regs[ESP] = sp;
+  }
+
+  push16(v: number): void {
+    const sp = (this.regs[ESP]! - 2) | 0;
+    this.write16(sp, v);
+    this.regs[ESP] = sp;
+  }
+
+  pop32(): number {
+    const sp = this.regs[ESP]!;
+    const v = this.read32(sp);
+    this.regs[ESP] = (sp + 4) | 0;
+    return v;
+  }
+
+  pop16(): number {
+    const sp = this.regs[ESP]!;
+    const v = this.read16(sp);
+    this.regs[ESP] = (sp + 2) | 0;
+    return v;
+  }
+
+  // ======================= port I/O =======================
+
+  portIn(port: number, size: AccessSize): number {
+    return this.ports.in(port, size);
+  }
+
+  portOut(port: number, size: AccessSize, value: number): void {
+    this.ports.out(port, size, value);
+  }
+
+  // ======================= TLB control =======================
+
+  /** MOV CR3 / task switch: drop the current address space's non-global translations. */
+  flushTlb(keepGlobal: boolean): void {
+    this.tlb.flushAsid(this.asid, keepGlobal);
+    this.cycles += this.cost.paging.tlbFlush;
+  }
+
+  invlpg(linear: number): void {
+    this.tlb.flushPage(linear, this.asid);
+  }
+
+  // ======================= the run loop =======================
+
+  /** Adds modeled cycles (device waits, VM transitions) outside instruction execution. */
+  addCycles(n: number): void {
+    this.cycles += n;
+  }
+
+  /**
+   * Runs until something stops it. Interrupts and device events are taken between instructions,
+   * exactly when the cycle counter reaches them, independent of how code was split into blocks.
+   */
+  run(options: RunOptions = {}): StopReason {
+    const instrLimit =
+      options.maxInstructions === undefined ? Number.POSITIVE_INFINITY : this.instret + options.maxInstructions;
+    const cycleLimit = options.maxCycles === undefined ? Number.POSITIVE_INFINITY : this.cycles + options.maxCycles;
+    this.stopRequest = null;
+    let firstInstruction = true;
+    for (;;) {
+      if (this.stopRequest) {
+        const s = this.stopRequest;
+        this.stopRequest = null;
+        return s;
+      }
+      if (this.instret >= instrLimit || this.cycles >= cycleLimit) return { kind: "limit" };
+      if (this.cycles >= this.nextEventCycle && this.serviceEvents) this.serviceEvents();
+      if (!this.interruptShadow) {
+        if (this.nmiPending || (this.fl & IF && this.pic?.hasInterrupt())) {
+          this.takeExternalEvent();
+          if (this.stopRequest) continue;
+        }
+      }
+      if (this.halted) {
+        const wake = this.waitForInterrupt(cycleLimit);
+        if (wake) return wake;
+        continue;
+      }
+      if (!firstInstruction && this.breakpoints.size > 0 && this.breakpoints.has(this.eip >>> 0)) {
+        return { kind: "breakpoint", address: this.eip >>> 0 };
+      }
+      firstInstruction = false;
+      const budget = Math.min(instrLimit - this.instret, this.interruptShadow ? 1 : Number.POSITIVE_INFINITY);
+      this.interruptShadow = false;
+      this.runBlock(budget, Math.min(cycleLimit, this.nextEventCycle));
+    }
+  }
+
+  /** Executes exactly one instruction (taking a pending interrupt first, as hardware would). */
+  step(): StopReason {
+    return this.run({ maxInstructions: 1 });
+  }
+
+  private waitForInterrupt(cycleLimit: number): StopReason | null {
+    if (!(this.fl & IF) && !this.nmiPending) return { kind: "halt" };
+    // Skip idle time to the next device event; with none coming, nothing can wake us.
+    if (this.nextEventCycle === Number.POSITIVE_INFINITY) return { kind: "halt" };
+    if (this.nextEventCycle >= cycleLimit) {
+      this.cycles = cycleLimit;
+      return { kind: "limit" };
+    }
+    if (this.cycles < this.nextEventCycle) this.cycles = this.nextEventCycle;
+    return null;
+  }
+
+  private takeExternalEvent(): void {
+    this.halted = false;
+    if (this.nmiPending) {
+      this.nmiPending = false;
+      this.deliver(2, NO_ERROR_CODE, "nmi");
+      return;
+    }
+    const vector = this.pic!.acknowledge();
+    this.deliver(vector, NO_ERROR_CODE, "external");
+  }
+
+  /** Delivers an event through the IDT, turning faults during delivery into #DF or a shutdown. */
+  deliver(vector: number, errorCode: number, kind: EventKind): void {
+    this.hooks.exception?.(vector, errorCode, kind);
+    deliverEvent(this, vector, errorCode, kind);
+  }
+
+  private runBlock(instrBudget: number, deadline: number): void {
+    const startEip = this.eip;
+    this.blockEip = startEip;
+    let block: Block;
+    try {
+      block = this.blocks.lookup(startEip);
+    } catch (signal) {
+      // The fetch itself faulted (#PF on the code page, #UD on a bad opcode at the block start).
+      this.eip = startEip;
+      this.onSignal(signal);
+      return;
+    }
+    const insns = block.insns;
+    let n = insns.length;
+    let k = 0;
+    const stepwise =
+      this.hooks.instruction !== null ||
+      this.breakpoints.size > 0 ||
+      this.cycles + block.cost >= deadline ||
+      n > instrBudget;
+    try {
+      if (!stepwise) {
+        for (; k < n; k++) {
+          const i = insns[k]!;
+          this.eip = (this.eip + i.len) | 0;
+          i.exec(this, i);
+        }
+        this.cycles += block.cost;
+        this.instret += n;
+      } else {
+        if (n > instrBudget) n = instrBudget;
+        for (; k < n; k++) {
+          const i = insns[k]!;
+          if (k > 0 && this.breakpoints.size > 0 && this.breakpoints.has(this.eip >>> 0)) {
+            this.stopRequest = { kind: "breakpoint", address: this.eip >>> 0 };
+            return;
+          }
+          if (this.hooks.instruction) {
+            const stop = this.hooks.instruction(this, this.eip >>> 0);
+            if (stop) {
+              this.stopRequest = { kind: "hook", reason: stop };
+              return;
+            }
+          }
+          this.eip = (this.eip + i.len) | 0;
+          i.exec(this, i);
+          this.cycles += i.cost;
+          this.instret++;
+          if (this.cycles >= deadline || this.stopRequest) {
+            k++;
+            break;
+          }
+        }
+      }
+    } catch (signal) {
+      // Instruction k faulted: account for the ones before it and restart from its address.
+      if (!stepwise) {
+        this.cycles += block.costBefore[k]!;
+        this.instret += k;
+      }
+      this.eip = (startEip + insns[k]!.offset) | 0;
+      this.onSignal(signal);
+    }
+  }
+
+  private onSignal(signal: unknown): void {
+    if (signal === FAULT) {
+      this.deliver(this.pendingVector, this.pendingErrorCode, "exception");
+    } else if (signal === VMEXIT) {
+      // The VMX layer has already switched to the host (or queued the stop for the embedder).
+    } else {
+      throw signal;
+    }
+  }
+
+  // ======================= state for debuggers and snapshots =======================
+
+  /** The general registers, EIP, EFLAGS and control registers as unsigned integers. */
+  snapshotRegisters(): Record<string, number> {
+    const out: Record<string, number> = {};
+    REG32_NAMES.forEach((n, i) => {
+      out[n] = this.regs[i]! >>> 0;
+    });
+    out.eip = this.eip >>> 0;
+    out.eflags = this.getEflags();
+    out.cr0 = this.cr0 >>> 0;
+    out.cr2 = this.cr2 >>> 0;
+    out.cr3 = this.cr3 >>> 0;
+    out.cr4 = this.cr4 >>> 0;
+    return out;
+  }
+
+  /** Reads linear memory without side effects (no A/D bits, no TLB fill); null if unmapped. */
+  peekBytes(linear: number, length: number): Uint8Array | null {
+    const out = new Uint8Array(length);
+    for (let k = 0; k < length; k++) {
+      const walk = this.walker.peek((linear + k) | 0);
+      if (!walk.ok) return k === 0 ? null : out.subarray(0, k);
+      out[k] = this.mem.read8(walk.physical);
+    }
+    return out;
+  }
+
+  /** DF as +1/-1 for string instructions. */
+  get direction(): number {
+    return this.fl & DF ? -1 : 1;
+  }
+
+  /** CS selector (for IRET/CALL FAR and the debugger). */
+  get cs(): number {
+    return this.segSel[CS]!;
+  }
+
+  /** The unsigned value of a 32-bit register. */
+  u32(r: number): number {
+    return this.regs[r]! >>> 0;
+  }
+
+  get zeroReg(): number {
+    return ZERO_REG;
+  }
+}
+
+export { U32 };

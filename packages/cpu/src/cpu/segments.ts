@@ -1,0 +1,170 @@
+// Segment registers, descriptors, and the system-structure accesses (GDT/LDT/IDT/TSS) that the
+// processor makes with supervisor privilege whatever the CPL. Segmentation is flat in vmxlab:
+// descriptor checks are made and the caches are loaded, but addresses never add a base or check a
+// limit (docs/isa.md), which is how every 32-bit OS of interest sets segments up anyway.
+
+import type { Cpu } from "./cpu.js";
+import { CS, DS, ES, FS, GP, GS, NP, SS, SS_FAULT } from "./registers.js";
+
+/** VMX access-rights layout (Intel SDM Vol. 3C, 24.4.1): type 3:0, S 4, DPL 6:5, P 7, AVL 12, D/B 14, G 15. */
+export const AR_UNUSABLE = 1 << 16;
+export const AR_PRESENT = 1 << 7;
+
+export interface Descriptor {
+  lo: number;
+  hi: number;
+  base: number;
+  limit: number;
+  /** Access rights in VMX layout. */
+  ar: number;
+  dpl: number;
+  present: boolean;
+  /** S = 1: code or data. */
+  codeOrData: boolean;
+  type: number;
+}
+
+export function decodeDescriptor(lo: number, hi: number): Descriptor {
+  const base = ((lo >>> 16) | ((hi & 0xff) << 16) | (hi & 0xff000000)) >>> 0;
+  let limit = (lo & 0xffff) | (hi & 0xf0000);
+  if (hi & (1 << 23)) limit = ((limit << 12) | 0xfff) >>> 0;
+  const ar = (hi >>> 8) & 0xf0ff;
+  return {
+    lo,
+    hi,
+    base,
+    limit,
+    ar,
+    dpl: (ar >>> 5) & 3,
+    present: (ar & AR_PRESENT) !== 0,
+    codeOrData: (ar & 0x10) !== 0,
+    type: ar & 0xf,
+  };
+}
+
+/** Reads a 32-bit value of a system structure with supervisor privilege. */
+export function readSystem32(cpu: Cpu, linear: number): number {
+  return cpu.mem.read32(cpu.supervisorPhys(linear | 0, false));
+}
+
+export function writeSystem32(cpu: Cpu, linear: number, value: number): void {
+  cpu.mem.write32(cpu.supervisorPhys(linear | 0, true), value);
+}
+
+export function readSystem16(cpu: Cpu, linear: number): number {
+  return readSystem32(cpu, linear) & 0xffff;
+}
+
+/** Reads the descriptor for `selector` from the GDT or LDT; #GP(selector) past the table limit. */
+export function readDescriptor(cpu: Cpu, selector: number, errorVector = GP): { desc: Descriptor; address: number } {
+  const index = selector & 0xfff8;
+  const ldt = (selector & 4) !== 0;
+  const base = ldt ? cpu.ldtrBase : cpu.gdtrBase;
+  const limit = ldt ? cpu.ldtrLimit : cpu.gdtrLimit;
+  if ((ldt && cpu.ldtrAr & AR_UNUSABLE) || index + 7 > limit) cpu.fault(errorVector, selector & 0xfffc);
+  const address = (base + index) | 0;
+  return { desc: decodeDescriptor(readSystem32(cpu, address), readSystem32(cpu, address + 4)), address };
+}
+
+/** Sets the accessed bit of a code/data descriptor, as loading a segment register does. */
+function markAccessed(cpu: Cpu, address: number, desc: Descriptor): void {
+  if (!(desc.hi & 0x100)) writeSystem32(cpu, address + 4, desc.hi | 0x100);
+}
+
+function setCache(cpu: Cpu, seg: number, selector: number, desc: Descriptor | null): void {
+  cpu.segSel[seg] = selector;
+  if (desc) {
+    cpu.segBase[seg] = desc.base;
+    cpu.segLimit[seg] = desc.limit;
+    cpu.segAr[seg] = desc.ar | 1; // accessed
+  } else {
+    cpu.segBase[seg] = 0;
+    cpu.segLimit[seg] = 0;
+    cpu.segAr[seg] = AR_UNUSABLE;
+  }
+}
+
+/** MOV Sreg / POP Sreg: protected-mode checks (Intel SDM Vol. 2, MOV) and the cache load. */
+export function loadDataSegment(cpu: Cpu, seg: number, selector: number): void {
+  selector &= 0xffff;
+  const rpl = selector & 3;
+  if ((selector & 0xfffc) === 0) {
+    if (seg === SS) cpu.fault(GP, 0);
+    setCache(cpu, seg, selector, null);
+    return;
+  }
+  const { desc, address } = readDescriptor(cpu, selector);
+  const sel = selector & 0xfffc;
+  const isCode = (desc.type & 8) !== 0;
+  const readable = !isCode || (desc.type & 2) !== 0;
+  const writable = !isCode && (desc.type & 2) !== 0;
+  const conforming = isCode && (desc.type & 4) !== 0;
+  if (!desc.codeOrData) cpu.fault(GP, sel);
+  if (seg === SS) {
+    if (rpl !== cpu.cpl || desc.dpl !== cpu.cpl || !writable) cpu.fault(GP, sel);
+    if (!desc.present) cpu.fault(SS_FAULT, sel);
+  } else {
+    if (!readable) cpu.fault(GP, sel);
+    if (!conforming && (desc.dpl < cpu.cpl || desc.dpl < rpl)) cpu.fault(GP, sel);
+    if (!desc.present) cpu.fault(NP, sel);
+  }
+  markAccessed(cpu, address, desc);
+  setCache(cpu, seg, selector, desc);
+  if (seg === SS) cpu.interruptShadow = true; // MOV SS blocks interrupts for one instruction
+}
+
+/** Loads CS for a far transfer to `selector` at privilege `newCpl` (checks done by the caller). */
+export function loadCodeSegment(cpu: Cpu, selector: number, desc: Descriptor, newCpl: number): void {
+  setCache(cpu, CS, (selector & 0xfffc) | newCpl, desc);
+  cpu.setCpl(newCpl);
+}
+
+/** Checks a code-segment descriptor as the target of a far JMP/CALL/RET/IRET or a gate. */
+export function checkCodeTarget(cpu: Cpu, selector: number, errorCode: number): Descriptor {
+  if ((selector & 0xfffc) === 0) cpu.fault(GP, errorCode & 3);
+  const { desc, address } = readDescriptor(cpu, selector);
+  if (!desc.codeOrData || !(desc.type & 8)) cpu.fault(GP, selector & 0xfffc);
+  if (!desc.present) cpu.fault(NP, selector & 0xfffc);
+  markAccessed(cpu, address, desc);
+  return desc;
+}
+
+/** After a return to an outer privilege level, data segments the new CPL may not use become null. */
+export function nullInaccessibleSegments(cpu: Cpu): void {
+  for (const seg of [ES, DS, FS, GS]) {
+    const ar = cpu.segAr[seg]!;
+    if (ar & AR_UNUSABLE) continue;
+    const dpl = (ar >>> 5) & 3;
+    const conformingCode = (ar & 0xc) === 0xc;
+    if (!conformingCode && dpl < cpu.cpl) setCache(cpu, seg, 0, null);
+  }
+}
+
+/** Loads SS from a selector chosen by the processor (stack switch) with its checks. */
+export function loadStackSegment(cpu: Cpu, selector: number, cpl: number, faultVector: number): void {
+  if ((selector & 0xfffc) === 0) cpu.fault(faultVector, 0);
+  const { desc, address } = readDescriptor(cpu, selector, faultVector);
+  const writableData = desc.codeOrData && !(desc.type & 8) && (desc.type & 2) !== 0;
+  if ((selector & 3) !== cpl || desc.dpl !== cpl || !writableData) cpu.fault(faultVector, selector & 0xfffc);
+  if (!desc.present) cpu.fault(SS_FAULT, selector & 0xfffc);
+  markAccessed(cpu, address, desc);
+  setCache(cpu, SS, selector, desc);
+}
+
+/** Loads a flat segment cache directly (boot state, SYSENTER/SYSEXIT, VM entry/exit). */
+export function setFlatSegment(cpu: Cpu, seg: number, selector: number, ar: number): void {
+  cpu.segSel[seg] = selector;
+  cpu.segBase[seg] = 0;
+  cpu.segLimit[seg] = -1;
+  cpu.segAr[seg] = ar;
+}
+
+/** Reads the stack pointer for privilege level `cpl` from the 32-bit TSS. */
+export function tssStack(cpu: Cpu, cpl: number): { esp: number; ss: number } {
+  const offset = 4 + cpl * 8;
+  if (cpu.trAr & AR_UNUSABLE || offset + 5 > cpu.trLimit) cpu.fault(10, cpu.trSel & 0xfffc); // #TS
+  return {
+    esp: readSystem32(cpu, cpu.trBase + offset),
+    ss: readSystem16(cpu, cpu.trBase + offset + 4),
+  };
+}

@@ -1,0 +1,120 @@
+// Decoded blocks, keyed by the host-physical address of their first instruction. A block is a run of
+// instructions that ends at a control transfer (or anything marked endsBlock), at a page boundary or
+// after MAX_BLOCK instructions. Writes to a page that holds decoded code drop that page's blocks
+// (self-modifying code stays correct); the TLB_CODE flag routes such writes to the slow path.
+
+import type { Cpu } from "../cpu/cpu.js";
+import { decode } from "./decoder.js";
+import type { Insn } from "./insn.js";
+
+export const MAX_BLOCK = 64;
+const SLOTS = 1 << 14;
+
+export interface Block {
+  /** Host-physical address of the first byte. */
+  phys: number;
+  insns: Insn[];
+  /** Total modeled cycles of the block. */
+  cost: number;
+  /** costBefore[k]: cycles of insns[0..k-1] (for fault accounting). */
+  costBefore: Float64Array;
+  /** Linear EIP the block was decoded at (the code may be mapped elsewhere too). */
+  decodedAt: number;
+}
+
+export class BlockCache {
+  private readonly slots: (Block | null)[] = new Array(SLOTS).fill(null);
+  /** Physical page number -> blocks starting in it. */
+  private readonly byPage = new Map<number, Block[]>();
+  decodedBlocks = 0;
+  invalidations = 0;
+
+  constructor(private readonly cpu: Cpu) {}
+
+  hasCode(hpaPage: number): boolean {
+    return this.byPage.has(hpaPage >>> 12);
+  }
+
+  lookup(eip: number): Block {
+    const phys = this.cpu.fetchPhys(eip);
+    const slot = (phys ^ (phys >>> 14)) & (SLOTS - 1);
+    const cached = this.slots[slot];
+    if (cached !== null && cached !== undefined && cached.phys === phys) return cached;
+    const block = this.decodeBlock(eip, phys);
+    const last = block.insns[block.insns.length - 1]!;
+    const crossesPage = (phys & 0xfff) + last.offset + last.len > 0x1000;
+    if (phys + 0x1000 <= this.cpu.memSize && !crossesPage) {
+      // Only RAM-backed code is cached; code in MMIO space is decoded every time.
+      this.slots[slot] = block;
+      const page = phys >>> 12;
+      let list = this.byPage.get(page);
+      if (!list) {
+        list = [];
+        this.byPage.set(page, list);
+        this.cpu.tlb.setCodeFlag(page, true);
+      }
+      list.push(block);
+    }
+    return block;
+  }
+
+  private decodeBlock(eip: number, phys: number): Block {
+    const cpu = this.cpu;
+    const insns: Insn[] = [];
+    let offset = 0;
+    let cost = 0;
+    const pageEnd = 0x1000 - (phys & 0xfff);
+    const u8 = cpu.u8;
+    const inRam = phys + 0x1000 <= cpu.memSize;
+    for (;;) {
+      const start = offset;
+      // Bytes inside the block's page come straight from RAM; an instruction that runs past the page
+      // end is fetched through translation (which may fault, as on hardware).
+      const insn = decode((k) => {
+        const o = start + k;
+        if (inRam && o < pageEnd) return u8[phys + o]!;
+        return cpu.fetch8((eip + o) | 0);
+      });
+      insn.offset = start;
+      insns.push(insn);
+      cost += insn.cost;
+      offset += insn.len;
+      if (insn.def.endsBlock || offset >= pageEnd || insns.length >= MAX_BLOCK) break;
+      // An instruction that may run past the page end starts a block of its own (never cached).
+      if (offset + 15 > pageEnd) break;
+    }
+    const costBefore = new Float64Array(insns.length + 1);
+    let acc = 0;
+    for (let k = 0; k < insns.length; k++) {
+      costBefore[k] = acc;
+      acc += insns[k]!.cost;
+    }
+    costBefore[insns.length] = acc;
+    this.decodedBlocks++;
+    return { phys, insns, cost, costBefore, decodedAt: eip };
+  }
+
+  /** Drops blocks in the pages a physical write touched. */
+  invalidatePhysical(addr: number, length: number): void {
+    if (this.byPage.size === 0) return;
+    const first = addr >>> 12;
+    const last = (addr + length - 1) >>> 12;
+    for (let page = first; page <= last; page++) {
+      const list = this.byPage.get(page);
+      if (!list) continue;
+      for (const b of list) {
+        const slot = (b.phys ^ (b.phys >>> 14)) & (SLOTS - 1);
+        if (this.slots[slot] === b) this.slots[slot] = null;
+      }
+      this.byPage.delete(page);
+      this.cpu.tlb.setCodeFlag(page, false);
+      this.invalidations++;
+    }
+  }
+
+  clear(): void {
+    for (const page of this.byPage.keys()) this.cpu.tlb.setCodeFlag(page, false);
+    this.slots.fill(null);
+    this.byPage.clear();
+  }
+}

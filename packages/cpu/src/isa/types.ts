@@ -1,0 +1,104 @@
+// Types of the one opcode table (isa/opcodes.ts). Each row is one instruction form as the Intel SDM
+// opcode map lists it; the decoder, the interpreter, the disassembler and the assembler all read it.
+import type { CostClass } from "../cost-model.js";
+import type { Cpu } from "../cpu/cpu.js";
+import type { Insn } from "./insn.js";
+
+/** An instruction's semantics: runs with cpu.eip already pointing past the instruction. */
+export type Handler = (cpu: Cpu, insn: Insn) => void;
+
+/** Handlers for the two operand sizes of a "v"/"z" form (w = 0x66 prefix, d = default 32-bit). */
+export interface SizedHandler {
+  w: Handler;
+  d: Handler;
+}
+
+/**
+ * Operand notation of the Intel SDM, Vol. 2, Appendix A (opcode map), with a few additions:
+ *   E? ModRM r/m (register or memory)     G? ModRM.reg general register
+ *   M  ModRM memory only (Mp far pointer, Ms pseudo-descriptor)   R? ModRM.rm register only
+ *   I? immediate (Ib, Iw, Iz = 16/32 by operand size)   Ibs sign-extended imm8 (opcode 83, 6B, 6A)
+ *   J? relative branch target (Jb, Jz)     O? moffs (absolute address, no ModRM)
+ *   Sw segment register in ModRM.reg       Cd control register in ModRM.reg
+ *   Ap direct far pointer ptr16:32         Z? register coded in the opcode's low three bits (+r)
+ *   X? DS:[ESI]   Y? ES:[EDI] (string operands)
+ *   fixed registers: AL, CL, DX, eAX (AX or EAX), segment registers ES..GS, and the constant 1 (shift by one)
+ * Size suffixes: b byte, w word, d dword, v 16 or 32 by operand size.
+ */
+export type OperandKind =
+  | "Eb"
+  | "Ew"
+  | "Ed"
+  | "Ev"
+  | "Gb"
+  | "Gw"
+  | "Gd"
+  | "Gv"
+  | "M"
+  | "Mp"
+  | "Ms"
+  | "Mq"
+  | "Rd"
+  | "Ib"
+  | "Iw"
+  | "Iz"
+  | "Ibs"
+  | "Jb"
+  | "Jz"
+  | "Ob"
+  | "Ov"
+  | "Sw"
+  | "Cd"
+  | "Ap"
+  | "Zb"
+  | "Zv"
+  | "Xb"
+  | "Xv"
+  | "Yb"
+  | "Yv"
+  | "AL"
+  | "CL"
+  | "DX"
+  | "eAX"
+  | "ES"
+  | "CS"
+  | "SS"
+  | "DS"
+  | "FS"
+  | "GS"
+  | "1";
+
+/** A mandatory or allowed prefix attached to a form. */
+export type RepKind = "none" | "rep" | "repe-repne";
+
+export interface OpcodeDef {
+  /** Intel mnemonic, lower case. When the name depends on operand size: { w: "cbw", d: "cwde" }. */
+  mnemonic: string | { w: string; d: string };
+  /** Opcode: one byte (0x01), or two bytes with the 0x0F escape (0x0FAF). */
+  opcode: number;
+  /** ModRM.reg opcode extension (the SDM's /digit), for group opcodes. */
+  ext?: number;
+  /** When the form only exists for one ModRM.mod kind ("mem": mod != 3, "reg": mod == 3). */
+  mod?: "mem" | "reg";
+  /** A fixed full ModRM byte (e.g. 0F 01 C1 VMCALL). */
+  modrm?: number;
+  /** A mandatory prefix that selects this form (e.g. 0x66 or 0xF3 for some VMX instructions). */
+  mandatoryPrefix?: number;
+  /** Operands in Intel order (destination first). */
+  operands: readonly OperandKind[];
+  /** Which REP prefixes the form accepts (string instructions). */
+  rep?: RepKind;
+  /** Semantics. A SizedHandler for forms with v/z operands. */
+  exec: Handler | SizedHandler;
+  /** Cost class in the cost model. */
+  cost: CostClass;
+  /** Ends a decoded block: control transfers, and anything that may change mode, paging or stop the run. */
+  endsBlock?: boolean;
+  /**
+   * Assembler preference when several forms match the same operands: lower wins; ties go to the
+   * shorter encoding, then to table order (mirrors what NASM picks).
+   */
+  asmRank?: number;
+  /** The form is accepted by the decoder but the assembler never picks it (e.g. 82 aliases). */
+  decodeOnly?: boolean;
+}
