@@ -8,6 +8,7 @@ export * as registers from "./cpu/registers.js";
 export { REG32_NAMES, type Reg32Name } from "./cpu/registers.js";
 export type { StopKind, StopReason } from "./cpu/stop.js";
 export * from "./devices/index.js";
+export { examplePath } from "./examples.js";
 export { decode, decodeBytes } from "./isa/decoder.js";
 export { Insn } from "./isa/insn.js";
 export { CC_NAMES, OPCODES } from "./isa/opcodes.js";

@@ -99,6 +99,8 @@ export interface VmxHooks {
   tripleFault?(): boolean;
   /** After IRET (NMI unblocking). */
   afterIret?(): void;
+  /** Finishes a VM exit signalled from inside an instruction, once EIP points at that instruction. */
+  completeExit?(): void;
 }
 
 /** A model-specific register implemented by some part of the machine. */
@@ -189,6 +191,8 @@ export class Cpu implements LazyFlagState {
   private readonly tlbTag: Int32Array;
   private readonly tlbInfo: Int32Array;
   private readonly tlbMask: number;
+  /** TLB hits (kept on the CPU: the hot path bumps a field, not a nested object); tlb.stats.hits reads it. */
+  tlbHits = 0;
   /** Address-space id of the current context (0 = root / no VPID); tags TLB entries. */
   asid = 0;
   private asidTag = 0;
@@ -251,6 +255,13 @@ export class Cpu implements LazyFlagState {
     this.tlbTag = this.tlb.tag;
     this.tlbInfo = this.tlb.info;
     this.tlbMask = this.tlb.mask;
+    Object.defineProperty(this.tlb.stats, "hits", {
+      get: () => this.tlbHits,
+      set: (v: number) => {
+        this.tlbHits = v;
+      },
+      enumerable: true,
+    });
     this.walker = createPageWalker(this);
     this.blocks = new BlockCache(this);
     mem.onWrite = (addr, length) => this.blocks.invalidatePhysical(addr, length);
@@ -480,6 +491,53 @@ export class Cpu implements LazyFlagState {
     return r;
   }
 
+  /** 32-bit ADD with lazy flags (hot path of arith(0, ...)). */
+  add32(a: number, b: number): number {
+    const r = (a + b) >>> 0;
+    this.lOp = L_ADD;
+    this.lA = a >>> 0;
+    this.lB = b >>> 0;
+    this.lR = r;
+    this.lSign = 0x80000000;
+    this.lazy = ARITH_FLAGS;
+    return r;
+  }
+
+  /** 32-bit SUB/CMP with lazy flags. */
+  sub32(a: number, b: number): number {
+    const r = (a - b) >>> 0;
+    this.lOp = L_SUB;
+    this.lA = a >>> 0;
+    this.lB = b >>> 0;
+    this.lR = r;
+    this.lSign = 0x80000000;
+    this.lazy = ARITH_FLAGS;
+    return r;
+  }
+
+  /** 32-bit AND/OR/XOR/TEST result: CF = OF = AF = 0 (AF is undefined; we clear it), ZF/SF/PF lazy. */
+  logic32(r: number): number {
+    this.fl &= ~(CF | OF | AF);
+    this.lOp = L_LOGIC;
+    this.lR = r >>> 0;
+    this.lSign = 0x80000000;
+    this.lazy = ZF | SF | PF;
+    return r;
+  }
+
+  /** 32-bit INC/DEC: every flag but CF comes from the result; CF is preserved. */
+  incDec32(a: number, delta: number): number {
+    if (this.lazy & CF) this.fl = (this.fl & ~CF) | (lazyCF(this) ? CF : 0);
+    const r = (a + delta) >>> 0;
+    this.lOp = delta > 0 ? L_ADD : L_SUB;
+    this.lA = a >>> 0;
+    this.lB = 1;
+    this.lR = r;
+    this.lSign = 0x80000000;
+    this.lazy = ARITH_FLAGS & ~CF;
+    return r;
+  }
+
   /** INC (delta 1) / DEC (delta -1): like ADD/SUB 1 but CF is preserved. */
   incDec(a: number, delta: number, bits: number): number {
     const mask = bits === 32 ? 0xffffffff : bits === 16 ? 0xffff : 0xff;
@@ -534,6 +592,7 @@ export class Cpu implements LazyFlagState {
     if (cpl !== this.cpl) {
       this.cpl = cpl;
       this.updateAccessMasks();
+      this.tlb.epoch++;
     }
   }
 
@@ -541,6 +600,7 @@ export class Cpu implements LazyFlagState {
   setAsid(asid: number): void {
     this.asid = asid;
     this.asidTag = asid << 20;
+    this.tlb.epoch++;
   }
 
   get pagingEnabled(): boolean {
@@ -583,7 +643,7 @@ export class Cpu implements LazyFlagState {
     if (this.tlbTag[idx] === (vpn | this.asidTag)) {
       const info = this.tlbInfo[idx]!;
       if ((info & deny) === 0) {
-        this.tlb.stats.hits++;
+        this.tlbHits++;
         return (info & ~0xfff) | (linear & 0xfff);
       }
     }
@@ -596,7 +656,7 @@ export class Cpu implements LazyFlagState {
     if (this.tlbTag[idx] === (vpn | this.asidTag)) {
       const info = this.tlbInfo[idx]!;
       if ((info & this.readDeny) === 0) {
-        this.tlb.stats.hits++;
+        this.tlbHits++;
         return this.u8[(info & ~0xfff) | (linear & 0xfff)]!;
       }
     }
@@ -610,7 +670,7 @@ export class Cpu implements LazyFlagState {
       if (this.tlbTag[idx] === (vpn | this.asidTag)) {
         const info = this.tlbInfo[idx]!;
         if ((info & this.readDeny) === 0) {
-          this.tlb.stats.hits++;
+          this.tlbHits++;
           return this.view.getUint16((info & ~0xfff) | (linear & 0xfff), true);
         }
       }
@@ -625,7 +685,7 @@ export class Cpu implements LazyFlagState {
       if (this.tlbTag[idx] === (vpn | this.asidTag)) {
         const info = this.tlbInfo[idx]!;
         if ((info & this.readDeny) === 0) {
-          this.tlb.stats.hits++;
+          this.tlbHits++;
           const p = (info & ~0xfff) | (linear & 0xfff);
           return (p & 3) === 0 ? this.i32[p >>> 2]! : this.view.getInt32(p, true);
         }
@@ -640,7 +700,7 @@ export class Cpu implements LazyFlagState {
     if (this.tlbTag[idx] === (vpn | this.asidTag)) {
       const info = this.tlbInfo[idx]!;
       if ((info & this.writeDeny) === 0) {
-        this.tlb.stats.hits++;
+        this.tlbHits++;
         this.u8[(info & ~0xfff) | (linear & 0xfff)] = value;
         return;
       }
@@ -655,7 +715,7 @@ export class Cpu implements LazyFlagState {
       if (this.tlbTag[idx] === (vpn | this.asidTag)) {
         const info = this.tlbInfo[idx]!;
         if ((info & this.writeDeny) === 0) {
-          this.tlb.stats.hits++;
+          this.tlbHits++;
           this.view.setUint16((info & ~0xfff) | (linear & 0xfff), value, true);
           return;
         }
@@ -671,7 +731,7 @@ export class Cpu implements LazyFlagState {
       if (this.tlbTag[idx] === (vpn | this.asidTag)) {
         const info = this.tlbInfo[idx]!;
         if ((info & this.writeDeny) === 0) {
-          this.tlb.stats.hits++;
+          this.tlbHits++;
           const p = (info & ~0xfff) | (linear & 0xfff);
           if ((p & 3) === 0) this.i32[p >>> 2] = value;
           else this.view.setInt32(p, value, true);
@@ -837,11 +897,9 @@ export class Cpu implements LazyFlagState {
       }
       if (this.instret >= instrLimit || this.cycles >= cycleLimit) return { kind: "limit" };
       if (this.cycles >= this.nextEventCycle && this.serviceEvents) this.serviceEvents();
-      if (!this.interruptShadow) {
-        if (this.nmiPending || (this.fl & IF && this.pic?.hasInterrupt())) {
-          this.takeExternalEvent();
-          if (this.stopRequest) continue;
-        }
+      if (!this.interruptShadow && (this.nmiPending || (this.fl & IF && this.pic?.hasInterrupt()))) {
+        this.takeExternalEvent();
+        continue;
       }
       if (this.halted) {
         const wake = this.waitForInterrupt(cycleLimit);
@@ -852,9 +910,15 @@ export class Cpu implements LazyFlagState {
         return { kind: "breakpoint", address: this.eip >>> 0 };
       }
       firstInstruction = false;
-      const budget = Math.min(instrLimit - this.instret, this.interruptShadow ? 1 : Number.POSITIVE_INFINITY);
-      this.interruptShadow = false;
-      this.runBlock(budget, Math.min(cycleLimit, this.nextEventCycle));
+      const deadline = Math.min(cycleLimit, this.nextEventCycle);
+      if (this.interruptShadow || this.hooks.instruction || this.hooks.memory || this.breakpoints.size > 0) {
+        // Careful mode: one instruction at a time with every check.
+        const budget = this.interruptShadow ? 1 : instrLimit - this.instret;
+        this.interruptShadow = false;
+        this.runBlockStepwise(budget, deadline);
+      } else {
+        this.burst(deadline, instrLimit);
+      }
     }
   }
 
@@ -892,66 +956,110 @@ export class Cpu implements LazyFlagState {
     deliverEvent(this, vector, errorCode, kind);
   }
 
-  private runBlock(instrBudget: number, deadline: number): void {
-    const startEip = this.eip;
-    this.blockEip = startEip;
-    let block: Block;
+  /** Finds the block at EIP; a fault while fetching it is delivered and null returned. */
+  private blockAt(eip: number): Block | null {
     try {
-      block = this.blocks.lookup(startEip);
+      return this.blocks.lookup(eip);
     } catch (signal) {
-      // The fetch itself faulted (#PF on the code page, #UD on a bad opcode at the block start).
-      this.eip = startEip;
+      this.eip = eip;
       this.onSignal(signal);
-      return;
+      return null;
     }
-    const insns = block.insns;
-    let n = insns.length;
-    let k = 0;
-    const stepwise =
-      this.hooks.instruction !== null ||
-      this.breakpoints.size > 0 ||
-      this.cycles + block.cost >= deadline ||
-      n > instrBudget;
-    try {
-      if (!stepwise) {
-        for (; k < n; k++) {
-          const i = insns[k]!;
-          this.eip = (this.eip + i.len) | 0;
-          i.exec(this, i);
-        }
-        this.cycles += block.cost;
-        this.instret += n;
-      } else {
-        if (n > instrBudget) n = instrBudget;
-        for (; k < n; k++) {
-          const i = insns[k]!;
-          if (k > 0 && this.breakpoints.size > 0 && this.breakpoints.has(this.eip >>> 0)) {
-            this.stopRequest = { kind: "breakpoint", address: this.eip >>> 0 };
-            return;
-          }
-          if (this.hooks.instruction) {
-            const stop = this.hooks.instruction(this, this.eip >>> 0);
-            if (stop) {
-              this.stopRequest = { kind: "hook", reason: stop };
-              return;
-            }
-          }
-          this.eip = (this.eip + i.len) | 0;
-          i.exec(this, i);
-          this.cycles += i.cost;
-          this.instret++;
-          if (this.cycles >= deadline || this.stopRequest) {
-            k++;
-            break;
-          }
-        }
+  }
+
+  /**
+   * The hot loop: whole blocks back to back, following cached successor links, until the next
+   * event is due or something needs the outer loop (a stop, HLT, an interrupt, an STI shadow).
+   * EIP is only materialized before a block's last instruction (the only one that reads it);
+   * a fault mid-block recovers it from the instruction's offset.
+   */
+  private burst(deadline: number, instrLimit: number): void {
+    let block = this.blockAt(this.eip);
+    while (block !== null) {
+      const insns = block.insns;
+      const n = insns.length;
+      if (this.cycles + block.cost >= deadline || this.instret + n > instrLimit) {
+        this.runBlockStepwise(instrLimit - this.instret, deadline);
+        return;
       }
-    } catch (signal) {
-      // Instruction k faulted: account for the ones before it and restart from its address.
-      if (!stepwise) {
+      const startEip = this.eip;
+      const last = n - 1;
+      let k = 0;
+      try {
+        for (; k < last; k++) {
+          const i = insns[k]!;
+          i.exec(this, i);
+        }
+        const i = insns[last]!;
+        this.eip = (startEip + block.length) | 0;
+        i.exec(this, i);
+      } catch (signal) {
         this.cycles += block.costBefore[k]!;
         this.instret += k;
+        this.eip = (startEip + insns[k]!.offset) | 0;
+        this.onSignal(signal);
+        return;
       }
+      this.cycles += block.cost;
+      this.instret += n;
+      if (this.stopRequest !== null || this.halted || this.interruptShadow || this.nmiPending) return;
+      if (this.fl & IF && this.pic !== null && this.pic.hasInterrupt()) return;
+      // Follow the successor link if it is still valid, else look the block up.
+      const eip = this.eip;
+      const epoch = this.tlb.epoch;
+      if (block.linkEpoch === epoch && block.linkEip0 === eip) block = block.link0;
+      else if (block.linkEpoch === epoch && block.linkEip1 === eip) block = block.link1;
+      else {
+        const next = this.blockAt(eip);
+        if (next === null) return;
+        if (block.linkEpoch !== epoch) {
+          block.linkEpoch = epoch;
+          block.linkEip0 = eip;
+          block.link0 = next;
+          block.linkEip1 = -1;
+        } else {
+          block.linkEip1 = eip;
+          block.link1 = next;
+        }
+        block = next;
+      }
+    }
+  }
+
+  /** One block with every per-instruction check (hooks, breakpoints, exact event timing, budgets). */
+  private runBlockStepwise(instrBudget: number, deadline: number): void {
+    const startEip = this.eip;
+    this.blockEip = startEip;
+    const block = this.blockAt(startEip);
+    if (block === null) return;
+    const insns = block.insns;
+    let n = insns.length;
+    if (n > instrBudget) n = instrBudget;
+    let k = 0;
+    try {
+      for (; k < n; k++) {
+        const i = insns[k]!;
+        if (k > 0 && this.breakpoints.size > 0 && this.breakpoints.has(this.eip >>> 0)) {
+          this.stopRequest = { kind: "breakpoint", address: this.eip >>> 0 };
+          return;
+        }
+        if (this.hooks.instruction) {
+          const stop = this.hooks.instruction(this, this.eip >>> 0);
+          if (stop) {
+            this.stopRequest = { kind: "hook", reason: stop };
+            return;
+          }
+        }
+        this.eip = (this.eip + i.len) | 0;
+        i.exec(this, i);
+        this.cycles += i.cost;
+        this.instret++;
+        if (this.cycles >= deadline || this.stopRequest) {
+          k++;
+          break;
+        }
+      }
+    } catch (signal) {
       this.eip = (startEip + insns[k]!.offset) | 0;
       this.onSignal(signal);
     }
@@ -961,7 +1069,7 @@ export class Cpu implements LazyFlagState {
     if (signal === FAULT) {
       this.deliver(this.pendingVector, this.pendingErrorCode, "exception");
     } else if (signal === VMEXIT) {
-      // The VMX layer has already switched to the host (or queued the stop for the embedder).
+      this.vmx?.completeExit?.();
     } else {
       throw signal;
     }

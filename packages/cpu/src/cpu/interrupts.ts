@@ -67,6 +67,10 @@ export function deliverEvent(cpu: Cpu, vector: number, errorCode: number, kind: 
       return;
     } catch (signal) {
       if (signal !== FAULT) throw signal;
+      // INT n, INT3 and INTO are benign: a fault while delivering one is simply a fault of that
+      // instruction (saved EIP = the INT, not the next instruction). Rethrow it so the run loop
+      // restores EIP to the instruction and delivers the fault from there.
+      if (k === "software" || k === "software-exception") throw signal;
       const second = cpu.pendingVector;
       const secondErr = cpu.pendingErrorCode;
       chain.push(`${eventName(second, secondErr, "exception")} while delivering it`);
@@ -77,6 +81,8 @@ export function deliverEvent(cpu: Cpu, vector: number, errorCode: number, kind: 
         return;
       }
       if (isDoubleFault(v, second)) {
+        // A page fault that turns into #DF still loads CR2 with its linear address.
+        if (second === PAGE_FAULT) cpu.cr2 = cpu.faultLinear;
         v = DOUBLE_FAULT;
         err = 0;
         chain.push("#DF");

@@ -6,6 +6,7 @@ import type { Cpu } from "../cpu/cpu.js";
 import { CF, DE, EAX, EDX, OF } from "../cpu/registers.js";
 import type { Insn } from "../isa/insn.js";
 import type { Handler, SizedHandler } from "../isa/types.js";
+import { ALU32_EG, ALU32_EIMM, ALU32_GE } from "./alu32.js";
 import { getReg, maskOf, readE, readMem, setReg, signExtend, writeE, writeMem } from "./operands.js";
 
 const CMP = 7;
@@ -18,18 +19,7 @@ export function sized(make: (bits: number) => Handler): SizedHandler {
 
 /** op E, G */
 export function aluEG(op: number, bits: number): Handler {
-  if (bits === 32) {
-    return (c, i) => {
-      if (i.mod === 3) {
-        const r = c.arith(op, c.regs[i.rm]!, c.regs[i.reg]!, 32);
-        if (op !== CMP) c.regs[i.rm] = r;
-      } else {
-        const a = c.ea(i);
-        const r = c.arith(op, c.read32(a), c.regs[i.reg]!, 32);
-        if (op !== CMP) c.write32(a, r);
-      }
-    };
-  }
+  if (bits === 32) return ALU32_EG[op]!;
   return (c, i) => {
     if (i.mod === 3) {
       const r = c.arith(op, getReg(c, i.rm, bits), getReg(c, i.reg, bits), bits);
@@ -44,13 +34,7 @@ export function aluEG(op: number, bits: number): Handler {
 
 /** op G, E */
 export function aluGE(op: number, bits: number): Handler {
-  if (bits === 32) {
-    return (c, i) => {
-      const src = i.mod === 3 ? c.regs[i.rm]! : c.read32(c.ea(i));
-      const r = c.arith(op, c.regs[i.reg]!, src, 32);
-      if (op !== CMP) c.regs[i.reg] = r;
-    };
-  }
+  if (bits === 32) return ALU32_GE[op]!;
   return (c, i) => {
     const r = c.arith(op, getReg(c, i.reg, bits), readE(c, i, bits), bits);
     if (op !== CMP) setReg(c, i.reg, r, bits);
@@ -67,18 +51,7 @@ export function aluAccImm(op: number, bits: number): Handler {
 
 /** op E, imm (groups 80, 81, 83: the immediate is already sign-extended by the decoder for Ibs) */
 export function aluEImm(op: number, bits: number): Handler {
-  if (bits === 32) {
-    return (c, i) => {
-      if (i.mod === 3) {
-        const r = c.arith(op, c.regs[i.rm]!, i.imm, 32);
-        if (op !== CMP) c.regs[i.rm] = r;
-      } else {
-        const a = c.ea(i);
-        const r = c.arith(op, c.read32(a), i.imm, 32);
-        if (op !== CMP) c.write32(a, r);
-      }
-    };
-  }
+  if (bits === 32) return ALU32_EIMM[op]!;
   return (c, i) => {
     if (i.mod === 3) {
       const r = c.arith(op, getReg(c, i.rm, bits), i.imm, bits);
@@ -113,9 +86,16 @@ export function testAccImm(bits: number): Handler {
 
 // ---- INC / DEC / NEG / NOT ----
 
+const INC32_Z: Handler = (c, i) => {
+  c.regs[i.reg] = c.incDec32(c.regs[i.reg]!, 1);
+};
+const DEC32_Z: Handler = (c, i) => {
+  c.regs[i.reg] = c.incDec32(c.regs[i.reg]!, -1);
+};
+
 /** INC/DEC of the register coded in the opcode (40+r / 48+r). */
 export function incDecZ(delta: number, bits: number): Handler {
-  if (bits === 32) return (c, i) => void (c.regs[i.reg] = c.incDec(c.regs[i.reg]!, delta, 32));
+  if (bits === 32) return delta > 0 ? INC32_Z : DEC32_Z;
   return (c, i) => setReg(c, i.reg, c.incDec(getReg(c, i.reg, bits), delta, bits), bits);
 }
 

@@ -21,6 +21,7 @@ import {
   RF,
   SS,
   TF,
+  ZF,
 } from "../cpu/registers.js";
 import { checkCodeTarget, loadCodeSegment, loadStackSegment, nullInaccessibleSegments } from "../cpu/segments.js";
 import type { Handler } from "../isa/types.js";
@@ -39,7 +40,17 @@ export function jmpRel(bits: number): Handler {
   };
 }
 
+/** JE/JNE at 32 bits: the most frequent branches, with ZF read straight from the lazy record. */
+const JE32: Handler = (c, i) => {
+  if (c.lazy & ZF ? c.lR === 0 : (c.fl & ZF) !== 0) c.eip = (c.eip + i.imm) | 0;
+};
+const JNE32: Handler = (c, i) => {
+  if (c.lazy & ZF ? c.lR !== 0 : (c.fl & ZF) === 0) c.eip = (c.eip + i.imm) | 0;
+};
+
 export function jcc(cc: number, bits: number): Handler {
+  if (bits === 32 && cc === 4) return JE32;
+  if (bits === 32 && cc === 5) return JNE32;
   return (c, i) => {
     if (c.cond(cc)) c.eip = target(c, i.imm, bits);
   };

@@ -43,7 +43,7 @@ import { getReg, readE, readMem, setReg, writeMem } from "./operands.js";
 
 /** Asks the VMX layer whether this instruction exits; true means a VM exit happened instead. */
 function exits(c: Cpu, reason: number, i: Insn, a = 0, b = 0): boolean {
-  return c.vmx?.nonRoot && c.vmx.intercept(reason, i, a, b);
+  return c.vmx?.nonRoot === true && c.vmx.intercept(reason, i, a, b);
 }
 
 // ---- descriptor tables ----

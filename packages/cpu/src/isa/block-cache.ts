@@ -20,6 +20,15 @@ export interface Block {
   costBefore: Float64Array;
   /** Linear EIP the block was decoded at (the code may be mapped elsewhere too). */
   decodedAt: number;
+  /** Bytes from the first instruction to the end of the last. */
+  length: number;
+  // Successor links (block chaining): valid while linkEpoch equals the TLB epoch, which moves on
+  // every flush, eviction, CPL or address-space change and code invalidation.
+  linkEpoch: number;
+  linkEip0: number;
+  link0: Block | null;
+  linkEip1: number;
+  link1: Block | null;
 }
 
 export class BlockCache {
@@ -91,7 +100,19 @@ export class BlockCache {
     }
     costBefore[insns.length] = acc;
     this.decodedBlocks++;
-    return { phys, insns, cost, costBefore, decodedAt: eip };
+    return {
+      phys,
+      insns,
+      cost,
+      costBefore,
+      decodedAt: eip,
+      length: offset,
+      linkEpoch: -1,
+      linkEip0: -1,
+      link0: null,
+      linkEip1: -1,
+      link1: null,
+    };
   }
 
   /** Drops blocks in the pages a physical write touched. */
@@ -108,6 +129,7 @@ export class BlockCache {
       }
       this.byPage.delete(page);
       this.cpu.tlb.setCodeFlag(page, false);
+      this.cpu.tlb.epoch++;
       this.invalidations++;
     }
   }
@@ -116,5 +138,6 @@ export class BlockCache {
     for (const page of this.byPage.keys()) this.cpu.tlb.setCodeFlag(page, false);
     this.slots.fill(null);
     this.byPage.clear();
+    this.cpu.tlb.epoch++;
   }
 }

@@ -139,7 +139,7 @@ export const CC_NAMES = [
 const rows: OpcodeDef[] = [];
 
 type Extra = Partial<
-  Pick<OpcodeDef, "ext" | "mod" | "modrm" | "mandatoryPrefix" | "rep" | "endsBlock" | "asmRank" | "decodeOnly">
+  Pick<OpcodeDef, "ext" | "mod" | "modrm" | "mandatoryPrefix" | "rep" | "endsBlock" | "asmRank" | "decodeOnly" | "objdump">
 >;
 
 function row(
@@ -155,6 +155,10 @@ function row(
 
 const ops = (text: string): OperandKind[] => (text ? (text.split(",") as OperandKind[]) : []);
 const END = { endsBlock: true } as const;
+// How objdump prints some forms (see ObjdumpStyle): a "w" suffix after 66, bnd/notrack prefixes on near branches.
+const PUSHW = { objdump: { name: { w: "pushw", d: "push" } } } as const;
+const POPW = { objdump: { name: { w: "popw", d: "pop" } } } as const;
+const NEAR = { objdump: { nearBranch: true } } as const;
 
 // ---- 00-3F: the eight ALU operations in their six classic forms, plus segment pushes/pops ----
 ALU_NAMES.forEach((name, op) => {
@@ -167,28 +171,28 @@ ALU_NAMES.forEach((name, op) => {
   row(name, base + 4, ops("AL,Ib"), aluAccImm(op, 8), cost);
   row(name, base + 5, ops("eAX,Iz"), sized((b) => aluAccImm(op, b)), cost);
 });
-row("push", 0x06, ops("ES"), sized((b) => pushSreg(0, b)), "stack");
-row("pop", 0x07, ops("ES"), sized((b) => popSreg(0, b)), "stack");
-row("push", 0x0e, ops("CS"), sized((b) => pushSreg(1, b)), "stack");
-row("push", 0x16, ops("SS"), sized((b) => pushSreg(2, b)), "stack");
-row("pop", 0x17, ops("SS"), sized((b) => popSreg(2, b)), "stack", END);
-row("push", 0x1e, ops("DS"), sized((b) => pushSreg(3, b)), "stack");
-row("pop", 0x1f, ops("DS"), sized((b) => popSreg(3, b)), "stack");
+row("push", 0x06, ops("ES"), sized((b) => pushSreg(0, b)), "stack", PUSHW);
+row("pop", 0x07, ops("ES"), sized((b) => popSreg(0, b)), "stack", POPW);
+row("push", 0x0e, ops("CS"), sized((b) => pushSreg(1, b)), "stack", PUSHW);
+row("push", 0x16, ops("SS"), sized((b) => pushSreg(2, b)), "stack", PUSHW);
+row("pop", 0x17, ops("SS"), sized((b) => popSreg(2, b)), "stack", { ...END, ...POPW });
+row("push", 0x1e, ops("DS"), sized((b) => pushSreg(3, b)), "stack", PUSHW);
+row("pop", 0x1f, ops("DS"), sized((b) => popSreg(3, b)), "stack", POPW);
 
 // ---- 40-6F ----
 row("inc", 0x40, ops("Zv"), sized((b) => incDecZ(1, b)), "simple");
 row("dec", 0x48, ops("Zv"), sized((b) => incDecZ(-1, b)), "simple");
 row("push", 0x50, ops("Zv"), sized(pushZ), "stack");
 row("pop", 0x58, ops("Zv"), sized(popZ), "stack");
-row({ w: "pushaw", d: "pushad" }, 0x60, [], sized(pusha), "stack");
-row({ w: "popaw", d: "popad" }, 0x61, [], sized(popa), "stack");
-row("push", 0x68, ops("Iz"), sized(pushImm), "stack");
+row({ w: "pushaw", d: "pushad" }, 0x60, [], sized(pusha), "stack", { objdump: { name: { w: "pushaw", d: "pusha" } } });
+row({ w: "popaw", d: "popad" }, 0x61, [], sized(popa), "stack", { objdump: { name: { w: "popaw", d: "popa" } } });
+row("push", 0x68, ops("Iz"), sized(pushImm), "stack", PUSHW);
 row("imul", 0x69, ops("Gv,Ev,Iz"), sized(imulGEI), "multiply");
-row("push", 0x6a, ops("Ibs"), sized(pushImm), "stack");
+row("push", 0x6a, ops("Ibs"), sized(pushImm), "stack", PUSHW);
 row("imul", 0x6b, ops("Gv,Ev,Ibs"), sized(imulGEI), "multiply");
 
 // ---- 70-7F: Jcc rel8 ----
-for (const [n, cc] of CC_NAMES.entries()) row(`j${cc}`, 0x70 + n, ops("Jb"), sized((b) => jcc(n, b)), "branch", END);
+for (const [n, cc] of CC_NAMES.entries()) row(`j${cc}`, 0x70 + n, ops("Jb"), sized((b) => jcc(n, b)), "branch", { ...END, ...NEAR });
 
 // ---- 80-8F ----
 ALU_NAMES.forEach((name, op) => {
@@ -205,9 +209,9 @@ row("mov", 0x88, ops("Eb,Gb"), movEG(8), "simple");
 row("mov", 0x89, ops("Ev,Gv"), sized(movEG), "simple");
 row("mov", 0x8a, ops("Gb,Eb"), movGE(8), "simple");
 row("mov", 0x8b, ops("Gv,Ev"), sized(movGE), "simple");
-row("mov", 0x8c, ops("Ev,Sw"), sized(movESreg), "simple");
+row("mov", 0x8c, ops("Ev,Sw"), sized(movESreg), "simple", { objdump: { rvMw: true } });
 row("lea", 0x8d, ops("Gv,M"), sized(lea), "simple");
-row("mov", 0x8e, ops("Sw,Ew"), movSregE, "system", END);
+row("mov", 0x8e, ops("Sw,Ew"), movSregE, "system", { ...END, objdump: { rvMw: true } });
 row("pop", 0x8f, ops("Ev"), sized(popE), "stack", { ext: 0 });
 
 // ---- 90-9F ----
@@ -217,8 +221,8 @@ row("xchg", 0x90, ops("Zv,eAX"), sized(xchgAccZ), "simple");
 row({ w: "cbw", d: "cwde" }, 0x98, [], { w: cbw, d: cwde }, "simple");
 row({ w: "cwd", d: "cdq" }, 0x99, [], { w: cwd, d: cdq }, "simple");
 row("call", 0x9a, ops("Ap"), sized(callFarPtr), "branch", END);
-row({ w: "pushfw", d: "pushfd" }, 0x9c, [], sized(pushf), "stack");
-row({ w: "popfw", d: "popfd" }, 0x9d, [], sized(popf), "stack", END);
+row({ w: "pushfw", d: "pushfd" }, 0x9c, [], sized(pushf), "stack", { objdump: { name: { w: "pushfw", d: "pushf" } } });
+row({ w: "popfw", d: "popfd" }, 0x9d, [], sized(popf), "stack", { ...END, objdump: { name: { w: "popfw", d: "popf" } } });
 row("sahf", 0x9e, [], sahf, "simple");
 row("lahf", 0x9f, [], lahf, "simple");
 
@@ -229,18 +233,18 @@ row("mov", 0xa2, ops("Ob,AL"), movAccMoffs(8, true), "simple");
 row("mov", 0xa3, ops("Ov,eAX"), sized((b) => movAccMoffs(b, true)), "simple");
 const STRING = { rep: "rep" } as const;
 const STRING_CMP = { rep: "repe-repne" } as const;
-row("movsb", 0xa4, ops("Yb,Xb"), movs(8), "stringIteration", STRING);
-row({ w: "movsw", d: "movsd" }, 0xa5, ops("Yv,Xv"), sized(movs), "stringIteration", STRING);
-row("cmpsb", 0xa6, ops("Xb,Yb"), cmps(8), "stringIteration", STRING_CMP);
-row({ w: "cmpsw", d: "cmpsd" }, 0xa7, ops("Xv,Yv"), sized(cmps), "stringIteration", STRING_CMP);
+row("movsb", 0xa4, ops("Yb,Xb"), movs(8), "stringIteration", { ...STRING, objdump: { name: "movs" } });
+row({ w: "movsw", d: "movsd" }, 0xa5, ops("Yv,Xv"), sized(movs), "stringIteration", { ...STRING, objdump: { name: "movs" } });
+row("cmpsb", 0xa6, ops("Xb,Yb"), cmps(8), "stringIteration", { ...STRING_CMP, objdump: { name: "cmps" } });
+row({ w: "cmpsw", d: "cmpsd" }, 0xa7, ops("Xv,Yv"), sized(cmps), "stringIteration", { ...STRING_CMP, objdump: { name: "cmps" } });
 row("test", 0xa8, ops("AL,Ib"), testAccImm(8), "simple");
 row("test", 0xa9, ops("eAX,Iz"), sized(testAccImm), "simple");
-row("stosb", 0xaa, ops("Yb,AL"), stos(8), "stringIteration", STRING);
-row({ w: "stosw", d: "stosd" }, 0xab, ops("Yv,eAX"), sized(stos), "stringIteration", STRING);
-row("lodsb", 0xac, ops("AL,Xb"), lods(8), "stringIteration", STRING);
-row({ w: "lodsw", d: "lodsd" }, 0xad, ops("eAX,Xv"), sized(lods), "stringIteration", STRING);
-row("scasb", 0xae, ops("AL,Yb"), scas(8), "stringIteration", STRING_CMP);
-row({ w: "scasw", d: "scasd" }, 0xaf, ops("eAX,Yv"), sized(scas), "stringIteration", STRING_CMP);
+row("stosb", 0xaa, ops("Yb,AL"), stos(8), "stringIteration", { ...STRING, objdump: { name: "stos" } });
+row({ w: "stosw", d: "stosd" }, 0xab, ops("Yv,eAX"), sized(stos), "stringIteration", { ...STRING, objdump: { name: "stos" } });
+row("lodsb", 0xac, ops("AL,Xb"), lods(8), "stringIteration", { ...STRING, objdump: { name: "lods" } });
+row({ w: "lodsw", d: "lodsd" }, 0xad, ops("eAX,Xv"), sized(lods), "stringIteration", { ...STRING, objdump: { name: "lods" } });
+row("scasb", 0xae, ops("AL,Yb"), scas(8), "stringIteration", { ...STRING_CMP, objdump: { name: "scas" } });
+row({ w: "scasw", d: "scasd" }, 0xaf, ops("eAX,Yv"), sized(scas), "stringIteration", { ...STRING_CMP, objdump: { name: "scas" } });
 
 // ---- B0-BF: MOV reg, imm ----
 row("mov", 0xb0, ops("Zb,Ib"), movZImm(8), "simple");
@@ -248,7 +252,7 @@ row("mov", 0xb8, ops("Zv,Iz"), sized(movZImm), "simple");
 
 // ---- C0-CF ----
 SHIFT_NAMES.forEach((name, op) => {
-  const alias = op === 6 ? { decodeOnly: true } : {};
+  const alias = op === 6 ? { decodeOnly: true, objdump: { name: "shl" } } : {};
   row(name, 0xc0, ops("Eb,Ib"), shiftE(op, 8, "Ib"), "simple", { ext: op, ...alias });
   row(name, 0xc1, ops("Ev,Ib"), sized((b) => shiftE(op, b, "Ib")), "simple", { ext: op, ...alias });
   row(name, 0xd0, ops("Eb,1"), shiftE(op, 8, "1"), "simple", { ext: op, ...alias });
@@ -256,18 +260,18 @@ SHIFT_NAMES.forEach((name, op) => {
   row(name, 0xd2, ops("Eb,CL"), shiftE(op, 8, "CL"), "simple", { ext: op, ...alias });
   row(name, 0xd3, ops("Ev,CL"), sized((b) => shiftE(op, b, "CL")), "simple", { ext: op, ...alias });
 });
-row("ret", 0xc2, ops("Iw"), sized((b) => ret(b, true)), "branch", END);
-row("ret", 0xc3, [], sized((b) => ret(b, false)), "branch", END);
+row("ret", 0xc2, ops("Iw"), sized((b) => ret(b, true)), "branch", { ...END, objdump: { name: { w: "retw", d: "ret" }, nearBranch: true } });
+row("ret", 0xc3, [], sized((b) => ret(b, false)), "branch", { ...END, objdump: { name: { w: "retw", d: "ret" }, nearBranch: true } });
 row("mov", 0xc6, ops("Eb,Ib"), movEImm(8), "simple", { ext: 0 });
 row("mov", 0xc7, ops("Ev,Iz"), sized(movEImm), "simple", { ext: 0 });
-row("enter", 0xc8, ops("Iw,Ib"), sized(enter), "stack");
-row("leave", 0xc9, [], sized(leave), "stack");
-row("retf", 0xca, ops("Iw"), sized((b) => retFar(b, true)), "branch", END);
-row("retf", 0xcb, [], sized((b) => retFar(b, false)), "branch", END);
+row("enter", 0xc8, ops("Iw,Ib"), sized(enter), "stack", { objdump: { name: { w: "enterw", d: "enter" } } });
+row("leave", 0xc9, [], sized(leave), "stack", { objdump: { name: { w: "leavew", d: "leave" } } });
+row("retf", 0xca, ops("Iw"), sized((b) => retFar(b, true)), "branch", { ...END, objdump: { name: { w: "retfw", d: "retf" } } });
+row("retf", 0xcb, [], sized((b) => retFar(b, false)), "branch", { ...END, objdump: { name: { w: "retfw", d: "retf" } } });
 row("int3", 0xcc, [], int3, "branch", END);
 row("int", 0xcd, ops("Ib"), intN, "branch", END);
 row("into", 0xce, [], into, "branch", END);
-row({ w: "iretw", d: "iretd" }, 0xcf, [], sized(iret), "interruptDelivery", END);
+row({ w: "iretw", d: "iretd" }, 0xcf, [], sized(iret), "interruptDelivery", { ...END, objdump: { name: { w: "iretw", d: "iret" } } });
 
 // ---- E0-EF: loops, port I/O, CALL/JMP ----
 row("loopne", 0xe0, ops("Jb"), loop("loopne"), "branch", END);
@@ -278,10 +282,10 @@ row("in", 0xe4, ops("AL,Ib"), inPort(8, false), "portIo", END);
 row("in", 0xe5, ops("eAX,Ib"), sized((b) => inPort(b, false)), "portIo", END);
 row("out", 0xe6, ops("Ib,AL"), outPort(8, false), "portIo", END);
 row("out", 0xe7, ops("Ib,eAX"), sized((b) => outPort(b, false)), "portIo", END);
-row("call", 0xe8, ops("Jz"), sized(callRel), "branch", END);
-row("jmp", 0xe9, ops("Jz"), sized(jmpRel), "branch", END);
+row("call", 0xe8, ops("Jz"), sized(callRel), "branch", { ...END, objdump: { name: { w: "callw", d: "call" }, nearBranch: true } });
+row("jmp", 0xe9, ops("Jz"), sized(jmpRel), "branch", { ...END, objdump: { name: { w: "jmpw", d: "jmp" }, nearBranch: true } });
 row("jmp", 0xea, ops("Ap"), sized(jmpFarPtr), "branch", END);
-row("jmp", 0xeb, ops("Jb"), sized(jmpRel), "branch", END);
+row("jmp", 0xeb, ops("Jb"), sized(jmpRel), "branch", { ...END, ...NEAR });
 row("in", 0xec, ops("AL,DX"), inPort(8, true), "portIo", END);
 row("in", 0xed, ops("eAX,DX"), sized((b) => inPort(b, true)), "portIo", END);
 row("out", 0xee, ops("DX,AL"), outPort(8, true), "portIo", END);
@@ -316,22 +320,22 @@ row("inc", 0xfe, ops("Eb"), incDecE(1, 8), "simple", { ext: 0 });
 row("dec", 0xfe, ops("Eb"), incDecE(-1, 8), "simple", { ext: 1 });
 row("inc", 0xff, ops("Ev"), sized((b) => incDecE(1, b)), "simple", { ext: 0 });
 row("dec", 0xff, ops("Ev"), sized((b) => incDecE(-1, b)), "simple", { ext: 1 });
-row("call", 0xff, ops("Ev"), sized(callE), "branch", { ext: 2, ...END });
+row("call", 0xff, ops("Ev"), sized(callE), "branch", { ext: 2, ...END, ...NEAR });
 row("call", 0xff, ops("Mp"), sized((b) => farIndirect(b, true)), "branch", { ext: 3, ...END });
-row("jmp", 0xff, ops("Ev"), sized(jmpE), "branch", { ext: 4, ...END });
+row("jmp", 0xff, ops("Ev"), sized(jmpE), "branch", { ext: 4, ...END, ...NEAR });
 row("jmp", 0xff, ops("Mp"), sized((b) => farIndirect(b, false)), "branch", { ext: 5, ...END });
 row("push", 0xff, ops("Ev"), sized(pushE), "stack", { ext: 6 });
 
 // ---- 0F xx: two-byte opcodes ----
-row("sldt", 0x0f00, ops("Ew"), storeSelector("ldtr"), "system", { ext: 0 });
-row("str", 0x0f00, ops("Ew"), storeSelector("tr"), "system", { ext: 1 });
+row("sldt", 0x0f00, ops("Ew"), storeSelector("ldtr"), "system", { ext: 0, objdump: { rvMw: true } });
+row("str", 0x0f00, ops("Ew"), storeSelector("tr"), "system", { ext: 1, objdump: { rvMw: true } });
 row("lldt", 0x0f00, ops("Ew"), lldt, "system", { ext: 2 });
 row("ltr", 0x0f00, ops("Ew"), ltr, "system", { ext: 3 });
-row("sgdt", 0x0f01, ops("Ms"), storeTable("gdt"), "system", { ext: 0, mod: "mem" });
-row("sidt", 0x0f01, ops("Ms"), storeTable("idt"), "system", { ext: 1, mod: "mem" });
-row("lgdt", 0x0f01, ops("Ms"), loadTable("gdt"), "system", { ext: 2, mod: "mem" });
-row("lidt", 0x0f01, ops("Ms"), loadTable("idt"), "system", { ext: 3, mod: "mem" });
-row("invlpg", 0x0f01, ops("M"), invlpg, "system", { ext: 7, mod: "mem", ...END });
+row("sgdt", 0x0f01, ops("Ms"), storeTable("gdt"), "system", { ext: 0, mod: "mem", objdump: { name: { w: "sgdtw", d: "sgdtd" } } });
+row("sidt", 0x0f01, ops("Ms"), storeTable("idt"), "system", { ext: 1, mod: "mem", objdump: { name: { w: "sidtw", d: "sidtd" } } });
+row("lgdt", 0x0f01, ops("Ms"), loadTable("gdt"), "system", { ext: 2, mod: "mem", objdump: { name: { w: "lgdtw", d: "lgdtd" } } });
+row("lidt", 0x0f01, ops("Ms"), loadTable("idt"), "system", { ext: 3, mod: "mem", objdump: { name: { w: "lidtw", d: "lidtd" } } });
+row("invlpg", 0x0f01, ops("M"), invlpg, "system", { ext: 7, mod: "mem", ...END, objdump: { ptr: "BYTE" } });
 row("clts", 0x0f06, [], clts, "system", END);
 row("ud2", 0x0f0b, [], ud2, "simple", END);
 row("nop", 0x0f1f, ops("Ev"), sized(() => nop), "simple", { ext: 0 });
@@ -343,16 +347,16 @@ row("rdmsr", 0x0f32, [], rdmsr, "system", END);
 row("sysenter", 0x0f34, [], sysenter, "fastSystemCall", END);
 row("sysexit", 0x0f35, [], sysexit, "fastSystemCall", END);
 for (const [n, cc] of CC_NAMES.entries()) row(`cmov${cc}`, 0x0f40 + n, ops("Gv,Ev"), sized((b) => cmovcc(n, b)), "simple");
-for (const [n, cc] of CC_NAMES.entries()) row(`j${cc}`, 0x0f80 + n, ops("Jz"), sized((b) => jcc(n, b)), "branch", END);
+for (const [n, cc] of CC_NAMES.entries()) row(`j${cc}`, 0x0f80 + n, ops("Jz"), sized((b) => jcc(n, b)), "branch", { ...END, ...NEAR });
 for (const [n, cc] of CC_NAMES.entries()) row(`set${cc}`, 0x0f90 + n, ops("Eb"), setcc(n), "simple");
-row("push", 0x0fa0, ops("FS"), sized((b) => pushSreg(4, b)), "stack");
-row("pop", 0x0fa1, ops("FS"), sized((b) => popSreg(4, b)), "stack");
+row("push", 0x0fa0, ops("FS"), sized((b) => pushSreg(4, b)), "stack", PUSHW);
+row("pop", 0x0fa1, ops("FS"), sized((b) => popSreg(4, b)), "stack", POPW);
 row("cpuid", 0x0fa2, [], cpuid, "system", END);
 row("bt", 0x0fa3, ops("Ev,Gv"), sized((b) => bitTest(4, b, false)), "simple");
 row("shld", 0x0fa4, ops("Ev,Gv,Ib"), sized((b) => shiftDoubleE(true, b, "Ib")), "simple");
 row("shld", 0x0fa5, ops("Ev,Gv,CL"), sized((b) => shiftDoubleE(true, b, "CL")), "simple");
-row("push", 0x0fa8, ops("GS"), sized((b) => pushSreg(5, b)), "stack");
-row("pop", 0x0fa9, ops("GS"), sized((b) => popSreg(5, b)), "stack");
+row("push", 0x0fa8, ops("GS"), sized((b) => pushSreg(5, b)), "stack", PUSHW);
+row("pop", 0x0fa9, ops("GS"), sized((b) => popSreg(5, b)), "stack", POPW);
 row("bts", 0x0fab, ops("Ev,Gv"), sized((b) => bitTest(5, b, false)), "simple");
 row("shrd", 0x0fac, ops("Ev,Gv,Ib"), sized((b) => shiftDoubleE(false, b, "Ib")), "simple");
 row("shrd", 0x0fad, ops("Ev,Gv,CL"), sized((b) => shiftDoubleE(false, b, "CL")), "simple");

@@ -68,6 +68,21 @@ export type OperandKind =
   | "GS"
   | "1";
 
+/**
+ * How GNU objdump (-M intel) prints a form, where the mnemonic and operand kinds do not already say it.
+ * Only the disassembler reads this.
+ */
+export interface ObjdumpStyle {
+  /** The mnemonic objdump prints: "pusha" for PUSHAD, "movs" for MOVSD, { w: "retw", d: "ret" } for RET. */
+  name?: string | { w: string; d: string };
+  /** Size keyword of an "M" operand (INVLPG prints BYTE PTR); none by default (LEA). */
+  ptr?: string;
+  /** The E operand is the SDM's Rv/Mw: a register sized by the operand size, or a word in memory. */
+  rvMw?: boolean;
+  /** A near branch: F2 prints as "bnd" (MPX), 3E on the indirect forms as "notrack" (CET). */
+  nearBranch?: boolean;
+}
+
 /** A mandatory or allowed prefix attached to a form. */
 export type RepKind = "none" | "rep" | "repe-repne";
 
@@ -101,4 +116,6 @@ export interface OpcodeDef {
   asmRank?: number;
   /** The form is accepted by the decoder but the assembler never picks it (e.g. 82 aliases). */
   decodeOnly?: boolean;
+  /** Display details for the disassembler, which prints what `objdump -d -M intel` prints. */
+  objdump?: ObjdumpStyle;
 }

@@ -35,6 +35,8 @@ export class Tlb {
   readonly info: Int32Array;
   readonly stats: TlbStats = { hits: 0, misses: 0, walkReferences: 0, flushes: 0 };
   private largeEntries = 0;
+  /** Moves on every change that can invalidate a cached translation (used by block chaining). */
+  epoch = 0;
 
   constructor(entries = 4096) {
     if (entries < 1 || (entries & (entries - 1)) !== 0) throw new RangeError("TLB size must be a power of two");
@@ -46,7 +48,10 @@ export class Tlb {
 
   fill(vpn: number, asid: number, info: number): void {
     const idx = vpn & this.mask;
-    if (this.tag[idx] !== INVALID_TAG && this.info[idx]! & TLB_LARGE) this.largeEntries--;
+    if (this.tag[idx] !== INVALID_TAG) {
+      if (this.info[idx]! & TLB_LARGE) this.largeEntries--;
+      this.epoch++;
+    }
     this.tag[idx] = vpn | (asid << 20);
     this.info[idx] = info;
     if (info & TLB_LARGE) this.largeEntries++;
@@ -59,6 +64,7 @@ export class Tlb {
   }
 
   private drop(idx: number): void {
+    this.epoch++;
     if (this.info[idx]! & TLB_LARGE) this.largeEntries--;
     this.tag[idx] = INVALID_TAG;
   }
@@ -82,6 +88,7 @@ export class Tlb {
   /** Flush one ASID; keepGlobal leaves G entries (MOV CR3 with CR4.PGE). */
   flushAsid(asid: number, keepGlobal: boolean): void {
     this.stats.flushes++;
+    this.epoch++;
     const tag = this.tag;
     for (let i = 0; i < this.size; i++) {
       const t = tag[i]!;
@@ -91,6 +98,7 @@ export class Tlb {
 
   flushAll(): void {
     this.stats.flushes++;
+    this.epoch++;
     this.tag.fill(INVALID_TAG);
     this.largeEntries = 0;
   }
