@@ -1,8 +1,10 @@
 // @vmxlab/cpu: the emulated IA-32 machine. See README.md for the tour of this API.
 
+export type { AsmError, AsmLineInfo, AsmResult, AssembleOptions } from "./asm/index.js";
+export { AsmErrorList, assemble, assembleOrThrow, formatAsmError, formatAsmErrors } from "./asm/index.js";
 export type { CostClass, CostModel, InstructionCosts, PagingCosts, VmxCosts } from "./cost-model.js";
 export { COST_MODELS, DEFAULT_COST_MODEL, NEHALEM, RECENT } from "./cost-model.js";
-export type { CpuHooks, MsrHandler, PortIo, RunOptions, VmxHooks } from "./cpu/cpu.js";
+export type { CpuHooks, MsrHandler, PortIo, RegisterSnapshot, RunOptions, VmxHooks } from "./cpu/cpu.js";
 export { Cpu } from "./cpu/cpu.js";
 export * as registers from "./cpu/registers.js";
 export { REG32_NAMES, type Reg32Name } from "./cpu/registers.js";
@@ -21,4 +23,16 @@ export type { MmioRegion } from "./memory/physical.js";
 export { PhysicalMemory } from "./memory/physical.js";
 export type { TlbStats } from "./memory/tlb.js";
 export { Tlb } from "./memory/tlb.js";
+export * as vmxCapabilities from "./vmx/capabilities.js";
+export { PREEMPTION_TIMER_RATE, VMCS_REVISION_ID } from "./vmx/capabilities.js";
+export * as vmxControls from "./vmx/controls.js";
+export { CONTROL_BITS, decodeControls, VMXERR } from "./vmx/controls.js";
+export { checkControls, checkGuestState, checkHostState } from "./vmx/entry-checks.js";
+export { EPT_EXEC, EPT_LARGE, EPT_READ, EPT_WRITE, Ept } from "./vmx/ept.js";
+export type { ExitReasonName } from "./vmx/exit-reasons.js";
 export { EXIT_REASON, exitReasonName, parseExitReason } from "./vmx/exit-reasons.js";
+export { VMCS_SIZE, VmcsAccess } from "./vmx/vmcs.js";
+export type { FieldType, FieldWidth, VmcsField, VmcsFieldName } from "./vmx/vmcs-fields.js";
+export { fieldByEncoding, fieldByName, VMCS, VMCS_FIELDS } from "./vmx/vmcs-fields.js";
+export type { PendingExit, VmExitInfo, VmxResult } from "./vmx/vmx.js";
+export { Vmx } from "./vmx/vmx.js";

@@ -17,6 +17,7 @@ import { Uart16550 } from "./devices/uart16550.js";
 import { setDecoderCostModel } from "./isa/decoder.js";
 import { ImageFormatError, isElf, parseElf32 } from "./loaders/elf.js";
 import { PhysicalMemory } from "./memory/physical.js";
+import { Vmx } from "./vmx/vmx.js";
 
 export interface MachineOptions {
   /** RAM in MiB (default 64). */
@@ -71,6 +72,8 @@ export class Machine {
   readonly debugConsole: DebugConsole;
   readonly debugExit: DebugExit;
   readonly costModel: CostModel;
+  /** The CPU's VMX unit (VMXON and friends, and the API a TypeScript hypervisor drives). */
+  readonly vmx: Vmx;
   /** Everything written to the debug console and COM1, in order. */
   private consoleBytes: number[] = [];
   onConsole: ((byte: number) => void) | undefined;
@@ -123,6 +126,7 @@ export class Machine {
     bus.register(this.debugConsole, [0xe9]);
     bus.register(this.debugExit, [0xf4]);
     cpu.pic = this.pic;
+    this.vmx = new Vmx(cpu);
     cpu.serviceEvents = () => {
       this.pit.advance(cpu.cycles);
       this.rescheduleEvents();

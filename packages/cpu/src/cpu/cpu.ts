@@ -101,6 +101,14 @@ export interface VmxHooks {
   afterIret?(): void;
   /** Finishes a VM exit signalled from inside an instruction, once EIP points at that instruction. */
   completeExit?(): void;
+  /** MOV to CR0/CR4 in non-root operation that did not exit: host-owned bits keep their value. */
+  filterCrWrite?(cr: number, value: number): number;
+  /** Timer, interrupt-window, NMI and external-interrupt exits due at this instruction boundary. */
+  pollEvents?(): boolean;
+  /** An event reached the guest's IDT handler without an exit. */
+  eventDelivered?(): void;
+  /** Whether external interrupts cause VM exits (then they are not delivered through the IDT). */
+  readonly externalInterruptsExit?: boolean;
 }
 
 /** A model-specific register implemented by some part of the machine. */
@@ -108,6 +116,24 @@ export interface MsrHandler {
   read(): [number, number];
   /** Returns false to refuse the write (#GP). */
   write(low: number, high: number): boolean;
+}
+
+/** Registers as `vmxlab run --json` reports them (unsigned integers). */
+export interface RegisterSnapshot {
+  eax: number;
+  ebx: number;
+  ecx: number;
+  edx: number;
+  esi: number;
+  edi: number;
+  ebp: number;
+  esp: number;
+  eip: number;
+  eflags: number;
+  cr0: number;
+  cr2: number;
+  cr3: number;
+  cr4: number;
 }
 
 export interface RunOptions {
@@ -214,6 +240,12 @@ export class Cpu implements LazyFlagState {
   halted = false;
   /** STI / MOV SS shadow: the next instruction runs before interrupts are recognized. */
   interruptShadow = false;
+  /** The shadow comes from MOV SS / POP SS (VMLAUNCH then fails with error 26). */
+  movSsShadow = false;
+  /** Modeled cycle at which the VMX-preemption timer expires (Infinity when not armed). */
+  timerDeadline = Number.POSITIVE_INFINITY;
+  /** In VMX non-root operation with controls that need a check at every instruction boundary. */
+  vmxPollEvents = false;
   /** Set by instructions and devices to end run() after the current instruction. */
   stopRequest: StopReason | null = null;
   /** Modeled cycle at which timed devices need attention (Infinity if none). */
@@ -897,7 +929,11 @@ export class Cpu implements LazyFlagState {
       }
       if (this.instret >= instrLimit || this.cycles >= cycleLimit) return { kind: "limit" };
       if (this.cycles >= this.nextEventCycle && this.serviceEvents) this.serviceEvents();
-      if (!this.interruptShadow && (this.nmiPending || (this.fl & IF && this.pic?.hasInterrupt()))) {
+      if ((this.vmxPollEvents || this.cycles >= this.timerDeadline) && this.vmx?.pollEvents?.()) continue;
+      if (
+        !this.interruptShadow &&
+        (this.nmiPending || (this.fl & IF && !this.vmx?.externalInterruptsExit && this.pic?.hasInterrupt()))
+      ) {
         this.takeExternalEvent();
         continue;
       }
@@ -910,11 +946,12 @@ export class Cpu implements LazyFlagState {
         return { kind: "breakpoint", address: this.eip >>> 0 };
       }
       firstInstruction = false;
-      const deadline = Math.min(cycleLimit, this.nextEventCycle);
+      const deadline = Math.min(cycleLimit, this.nextEventCycle, this.timerDeadline);
       if (this.interruptShadow || this.hooks.instruction || this.hooks.memory || this.breakpoints.size > 0) {
         // Careful mode: one instruction at a time with every check.
         const budget = this.interruptShadow ? 1 : instrLimit - this.instret;
         this.interruptShadow = false;
+        this.movSsShadow = false;
         this.runBlockStepwise(budget, deadline);
       } else {
         this.burst(deadline, instrLimit);
@@ -928,14 +965,18 @@ export class Cpu implements LazyFlagState {
   }
 
   private waitForInterrupt(cycleLimit: number): StopReason | null {
-    if (!(this.fl & IF) && !this.nmiPending) return { kind: "halt" };
-    // Skip idle time to the next device event; with none coming, nothing can wake us.
-    if (this.nextEventCycle === Number.POSITIVE_INFINITY) return { kind: "halt" };
-    if (this.nextEventCycle >= cycleLimit) {
+    // What can end the wait: an interrupt the CPU will take, an NMI, or (in VMX non-root
+    // operation) the preemption timer or an external interrupt that causes a VM exit.
+    const interruptsWake = (this.fl & IF) !== 0 || this.vmx?.externalInterruptsExit === true;
+    const wakeAt = Math.min(interruptsWake ? this.nextEventCycle : Number.POSITIVE_INFINITY, this.timerDeadline);
+    if (!interruptsWake && !this.nmiPending && wakeAt === Number.POSITIVE_INFINITY) return { kind: "halt" };
+    // Skip idle time to the next event; with none coming, nothing can wake us.
+    if (wakeAt === Number.POSITIVE_INFINITY) return { kind: "halt" };
+    if (wakeAt >= cycleLimit) {
       this.cycles = cycleLimit;
       return { kind: "limit" };
     }
-    if (this.cycles < this.nextEventCycle) this.cycles = this.nextEventCycle;
+    if (this.cycles < wakeAt) this.cycles = wakeAt;
     return null;
   }
 
@@ -950,10 +991,19 @@ export class Cpu implements LazyFlagState {
     this.deliver(vector, NO_ERROR_CODE, "external");
   }
 
-  /** Delivers an event through the IDT, turning faults during delivery into #DF or a shutdown. */
+  /**
+   * Delivers an event through the IDT, turning faults during delivery into #DF or a shutdown.
+   * A VM exit during delivery (EPT violation, an intercepted exception) is completed here.
+   */
   deliver(vector: number, errorCode: number, kind: EventKind): void {
     this.hooks.exception?.(vector, errorCode, kind);
-    deliverEvent(this, vector, errorCode, kind);
+    try {
+      deliverEvent(this, vector, errorCode, kind);
+      this.vmx?.eventDelivered?.();
+    } catch (signal) {
+      if (signal !== VMEXIT) throw signal;
+      this.vmx?.completeExit?.();
+    }
   }
 
   /** Finds the block at EIP; a fault while fetching it is delivered and null returned. */
@@ -1002,7 +1052,8 @@ export class Cpu implements LazyFlagState {
       }
       this.cycles += block.cost;
       this.instret += n;
-      if (this.stopRequest !== null || this.halted || this.interruptShadow || this.nmiPending) return;
+      if (this.stopRequest !== null || this.halted || this.interruptShadow || this.nmiPending || this.vmxPollEvents)
+        return;
       if (this.fl & IF && this.pic !== null && this.pic.hasInterrupt()) return;
       // Follow the successor link if it is still valid, else look the block up.
       const eip = this.eip;
@@ -1078,18 +1129,24 @@ export class Cpu implements LazyFlagState {
   // ======================= state for debuggers and snapshots =======================
 
   /** The general registers, EIP, EFLAGS and control registers as unsigned integers. */
-  snapshotRegisters(): Record<string, number> {
-    const out: Record<string, number> = {};
-    REG32_NAMES.forEach((n, i) => {
-      out[n] = this.regs[i]! >>> 0;
-    });
-    out.eip = this.eip >>> 0;
-    out.eflags = this.getEflags();
-    out.cr0 = this.cr0 >>> 0;
-    out.cr2 = this.cr2 >>> 0;
-    out.cr3 = this.cr3 >>> 0;
-    out.cr4 = this.cr4 >>> 0;
-    return out;
+  snapshotRegisters(): RegisterSnapshot {
+    const r = this.regs;
+    return {
+      eax: r[0]! >>> 0,
+      ebx: r[3]! >>> 0,
+      ecx: r[1]! >>> 0,
+      edx: r[2]! >>> 0,
+      esi: r[6]! >>> 0,
+      edi: r[7]! >>> 0,
+      ebp: r[5]! >>> 0,
+      esp: r[4]! >>> 0,
+      eip: this.eip >>> 0,
+      eflags: this.getEflags(),
+      cr0: this.cr0 >>> 0,
+      cr2: this.cr2 >>> 0,
+      cr3: this.cr3 >>> 0,
+      cr4: this.cr4 >>> 0,
+    };
   }
 
   /** Reads linear memory without side effects (no A/D bits, no TLB fill); null if unmapped. */

@@ -110,7 +110,10 @@ export function loadDataSegment(cpu: Cpu, seg: number, selector: number): void {
   }
   markAccessed(cpu, address, desc);
   setCache(cpu, seg, selector, desc);
-  if (seg === SS) cpu.interruptShadow = true; // MOV SS blocks interrupts for one instruction
+  if (seg === SS) {
+    cpu.interruptShadow = true; // MOV SS blocks interrupts for one instruction
+    cpu.movSsShadow = true;
+  }
 }
 
 /** Loads CS for a far transfer to `selector` at privilege `newCpl` (checks done by the caller). */

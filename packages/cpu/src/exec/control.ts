@@ -164,8 +164,9 @@ export function retFar(bits: number, withImm: boolean): Handler {
       const newEsp = bits === 32 ? c.read32((sp + 2 * size + extra) | 0) : c.read16((sp + 2 * size + extra) | 0);
       const newSs =
         (bits === 32 ? c.read32((sp + 3 * size + extra) | 0) : c.read16((sp + 3 * size + extra) | 0)) & 0xffff;
-      loadCodeSegment(c, selector, desc, rpl);
+      // SS is checked (and may fault) before anything of the return is committed.
       loadStackSegment(c, newSs, rpl, GP);
+      loadCodeSegment(c, selector, desc, rpl);
       c.regs[ESP] = (newEsp + extra) | 0;
       nullInaccessibleSegments(c);
     }
@@ -214,8 +215,9 @@ export function iret(bits: number): Handler {
     } else {
       const newEsp = rd(3);
       const newSs = rd(4) & 0xffff;
-      loadCodeSegment(c, selector, desc, rpl);
+      // SS is checked (and may fault) before anything of the return is committed.
       loadStackSegment(c, newSs, rpl, GP);
+      loadCodeSegment(c, selector, desc, rpl);
       c.regs[ESP] = newEsp;
       nullInaccessibleSegments(c);
     }

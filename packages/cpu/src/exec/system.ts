@@ -142,7 +142,8 @@ export const movToCr: Handler = (c, i) => {
   if (cr === 1 || cr > 4) c.fault(UD);
   c.requireCpl0();
   if (exits(c, EXIT_REASON.CR_ACCESS, i, cr, 0)) return;
-  const v = c.regs[i.rm]!;
+  let v = c.regs[i.rm]!;
+  if (c.vmx?.nonRoot && c.vmx.filterCrWrite && cr !== 3) v = c.vmx.filterCrWrite(cr, v);
   writeControlRegister(c, cr, v);
 };
 
@@ -324,12 +325,18 @@ export const sti: Handler = (c) => {
   if (!(c.fl & IF)) {
     c.fl |= IF;
     c.interruptShadow = true; // interrupts are recognized after the NEXT instruction
+    c.movSsShadow = false;
   }
 };
 
 export const cld: Handler = (c) => void (c.fl &= ~DF);
 export const std: Handler = (c) => void (c.fl |= DF);
 export const nop: Handler = () => {};
+
+/** PAUSE: a spin-loop hint; exits with PAUSE exiting in VMX non-root operation. */
+export const pause: Handler = (c, i) => {
+  exits(c, EXIT_REASON.PAUSE_INSTRUCTION, i);
+};
 export const ud2: Handler = (c) => c.fault(UD);
 
 /** Data segment registers a flat system typically uses (for the boot state). */

@@ -101,6 +101,7 @@ import {
   movToCr,
   nop,
   outPort,
+  pause,
   rdmsr,
   rdtsc,
   std,
@@ -112,6 +113,7 @@ import {
   ud2,
   wrmsr,
 } from "../exec/system.js";
+import { VMX_OPCODES } from "../vmx/opcodes.js";
 import type { Handler, OpcodeDef, OperandKind, SizedHandler } from "./types.js";
 
 export const ALU_NAMES = ["add", "or", "adc", "sbb", "and", "sub", "xor", "cmp"] as const;
@@ -159,13 +161,15 @@ const END = { endsBlock: true } as const;
 const PUSHW = { objdump: { name: { w: "pushw", d: "push" } } } as const;
 const POPW = { objdump: { name: { w: "popw", d: "pop" } } } as const;
 const NEAR = { objdump: { nearBranch: true } } as const;
+const HLE = { objdump: { hle: "lock" } } as const;
 
 // ---- 00-3F: the eight ALU operations in their six classic forms, plus segment pushes/pops ----
 ALU_NAMES.forEach((name, op) => {
   const base = op * 8;
   const cost: CostClass = "simple";
-  row(name, base + 0, ops("Eb,Gb"), aluEG(op, 8), cost);
-  row(name, base + 1, ops("Ev,Gv"), sized((b) => aluEG(op, b)), cost);
+  const hle = op === 7 ? {} : HLE;
+  row(name, base + 0, ops("Eb,Gb"), aluEG(op, 8), cost, hle);
+  row(name, base + 1, ops("Ev,Gv"), sized((b) => aluEG(op, b)), cost, hle);
   row(name, base + 2, ops("Gb,Eb"), aluGE(op, 8), cost);
   row(name, base + 3, ops("Gv,Ev"), sized((b) => aluGE(op, b)), cost);
   row(name, base + 4, ops("AL,Ib"), aluAccImm(op, 8), cost);
@@ -196,17 +200,18 @@ for (const [n, cc] of CC_NAMES.entries()) row(`j${cc}`, 0x70 + n, ops("Jb"), siz
 
 // ---- 80-8F ----
 ALU_NAMES.forEach((name, op) => {
-  row(name, 0x80, ops("Eb,Ib"), aluEImm(op, 8), "simple", { ext: op });
-  row(name, 0x81, ops("Ev,Iz"), sized((b) => aluEImm(op, b)), "simple", { ext: op });
-  row(name, 0x82, ops("Eb,Ib"), aluEImm(op, 8), "simple", { ext: op, decodeOnly: true });
-  row(name, 0x83, ops("Ev,Ibs"), sized((b) => aluEImm(op, b)), "simple", { ext: op });
+  const hle = op === 7 ? {} : HLE;
+  row(name, 0x80, ops("Eb,Ib"), aluEImm(op, 8), "simple", { ext: op, ...hle });
+  row(name, 0x81, ops("Ev,Iz"), sized((b) => aluEImm(op, b)), "simple", { ext: op, ...hle });
+  row(name, 0x82, ops("Eb,Ib"), aluEImm(op, 8), "simple", { ext: op, decodeOnly: true, ...hle });
+  row(name, 0x83, ops("Ev,Ibs"), sized((b) => aluEImm(op, b)), "simple", { ext: op, ...hle });
 });
 row("test", 0x84, ops("Eb,Gb"), testEG(8), "simple");
 row("test", 0x85, ops("Ev,Gv"), sized(testEG), "simple");
-row("xchg", 0x86, ops("Eb,Gb"), xchgEG(8), "simple");
-row("xchg", 0x87, ops("Ev,Gv"), sized(xchgEG), "simple");
-row("mov", 0x88, ops("Eb,Gb"), movEG(8), "simple");
-row("mov", 0x89, ops("Ev,Gv"), sized(movEG), "simple");
+row("xchg", 0x86, ops("Eb,Gb"), xchgEG(8), "simple", { objdump: { hle: "always" } });
+row("xchg", 0x87, ops("Ev,Gv"), sized(xchgEG), "simple", { objdump: { hle: "always" } });
+row("mov", 0x88, ops("Eb,Gb"), movEG(8), "simple", { objdump: { hle: "release" } });
+row("mov", 0x89, ops("Ev,Gv"), sized(movEG), "simple", { objdump: { hle: "release" } });
 row("mov", 0x8a, ops("Gb,Eb"), movGE(8), "simple");
 row("mov", 0x8b, ops("Gv,Ev"), sized(movGE), "simple");
 row("mov", 0x8c, ops("Ev,Sw"), sized(movESreg), "simple", { objdump: { rvMw: true } });
@@ -216,7 +221,7 @@ row("pop", 0x8f, ops("Ev"), sized(popE), "stack", { ext: 0 });
 
 // ---- 90-9F ----
 row("nop", 0x90, [], nop, "simple");
-row("pause", 0x90, [], nop, "simple", { mandatoryPrefix: 0xf3 });
+row("pause", 0x90, [], pause, "simple", { mandatoryPrefix: 0xf3, ...END });
 row("xchg", 0x90, ops("Zv,eAX"), sized(xchgAccZ), "simple");
 row({ w: "cbw", d: "cwde" }, 0x98, [], { w: cbw, d: cwde }, "simple");
 row({ w: "cwd", d: "cdq" }, 0x99, [], { w: cwd, d: cdq }, "simple");
@@ -262,8 +267,8 @@ SHIFT_NAMES.forEach((name, op) => {
 });
 row("ret", 0xc2, ops("Iw"), sized((b) => ret(b, true)), "branch", { ...END, objdump: { name: { w: "retw", d: "ret" }, nearBranch: true } });
 row("ret", 0xc3, [], sized((b) => ret(b, false)), "branch", { ...END, objdump: { name: { w: "retw", d: "ret" }, nearBranch: true } });
-row("mov", 0xc6, ops("Eb,Ib"), movEImm(8), "simple", { ext: 0 });
-row("mov", 0xc7, ops("Ev,Iz"), sized(movEImm), "simple", { ext: 0 });
+row("mov", 0xc6, ops("Eb,Ib"), movEImm(8), "simple", { ext: 0, objdump: { hle: "release" } });
+row("mov", 0xc7, ops("Ev,Iz"), sized(movEImm), "simple", { ext: 0, objdump: { hle: "release" } });
 row("enter", 0xc8, ops("Iw,Ib"), sized(enter), "stack", { objdump: { name: { w: "enterw", d: "enter" } } });
 row("leave", 0xc9, [], sized(leave), "stack", { objdump: { name: { w: "leavew", d: "leave" } } });
 row("retf", 0xca, ops("Iw"), sized((b) => retFar(b, true)), "branch", { ...END, objdump: { name: { w: "retfw", d: "retf" } } });
@@ -296,16 +301,16 @@ row("hlt", 0xf4, [], hlt, "system", END);
 row("cmc", 0xf5, [], cmc, "simple");
 row("test", 0xf6, ops("Eb,Ib"), testEImm(8), "simple", { ext: 0 });
 row("test", 0xf6, ops("Eb,Ib"), testEImm(8), "simple", { ext: 1, decodeOnly: true });
-row("not", 0xf6, ops("Eb"), notE(8), "simple", { ext: 2 });
-row("neg", 0xf6, ops("Eb"), negE(8), "simple", { ext: 3 });
+row("not", 0xf6, ops("Eb"), notE(8), "simple", { ext: 2, ...HLE });
+row("neg", 0xf6, ops("Eb"), negE(8), "simple", { ext: 3, ...HLE });
 row("mul", 0xf6, ops("Eb"), mulE(8), "multiply", { ext: 4 });
 row("imul", 0xf6, ops("Eb"), imul1E(8), "multiply", { ext: 5 });
 row("div", 0xf6, ops("Eb"), divE(8), "divide", { ext: 6 });
 row("idiv", 0xf6, ops("Eb"), idivE(8), "divide", { ext: 7 });
 row("test", 0xf7, ops("Ev,Iz"), sized(testEImm), "simple", { ext: 0 });
 row("test", 0xf7, ops("Ev,Iz"), sized(testEImm), "simple", { ext: 1, decodeOnly: true });
-row("not", 0xf7, ops("Ev"), sized(notE), "simple", { ext: 2 });
-row("neg", 0xf7, ops("Ev"), sized(negE), "simple", { ext: 3 });
+row("not", 0xf7, ops("Ev"), sized(notE), "simple", { ext: 2, ...HLE });
+row("neg", 0xf7, ops("Ev"), sized(negE), "simple", { ext: 3, ...HLE });
 row("mul", 0xf7, ops("Ev"), sized(mulE), "multiply", { ext: 4 });
 row("imul", 0xf7, ops("Ev"), sized(imul1E), "multiply", { ext: 5 });
 row("div", 0xf7, ops("Ev"), sized(divE), "divide", { ext: 6 });
@@ -316,10 +321,10 @@ row("cli", 0xfa, [], cli, "simple");
 row("sti", 0xfb, [], sti, "simple", END);
 row("cld", 0xfc, [], cld, "simple");
 row("std", 0xfd, [], std, "simple");
-row("inc", 0xfe, ops("Eb"), incDecE(1, 8), "simple", { ext: 0 });
-row("dec", 0xfe, ops("Eb"), incDecE(-1, 8), "simple", { ext: 1 });
-row("inc", 0xff, ops("Ev"), sized((b) => incDecE(1, b)), "simple", { ext: 0 });
-row("dec", 0xff, ops("Ev"), sized((b) => incDecE(-1, b)), "simple", { ext: 1 });
+row("inc", 0xfe, ops("Eb"), incDecE(1, 8), "simple", { ext: 0, ...HLE });
+row("dec", 0xfe, ops("Eb"), incDecE(-1, 8), "simple", { ext: 1, ...HLE });
+row("inc", 0xff, ops("Ev"), sized((b) => incDecE(1, b)), "simple", { ext: 0, ...HLE });
+row("dec", 0xff, ops("Ev"), sized((b) => incDecE(-1, b)), "simple", { ext: 1, ...HLE });
 row("call", 0xff, ops("Ev"), sized(callE), "branch", { ext: 2, ...END, ...NEAR });
 row("call", 0xff, ops("Mp"), sized((b) => farIndirect(b, true)), "branch", { ext: 3, ...END });
 row("jmp", 0xff, ops("Ev"), sized(jmpE), "branch", { ext: 4, ...END, ...NEAR });
@@ -357,22 +362,24 @@ row("shld", 0x0fa4, ops("Ev,Gv,Ib"), sized((b) => shiftDoubleE(true, b, "Ib")), 
 row("shld", 0x0fa5, ops("Ev,Gv,CL"), sized((b) => shiftDoubleE(true, b, "CL")), "simple");
 row("push", 0x0fa8, ops("GS"), sized((b) => pushSreg(5, b)), "stack", PUSHW);
 row("pop", 0x0fa9, ops("GS"), sized((b) => popSreg(5, b)), "stack", POPW);
-row("bts", 0x0fab, ops("Ev,Gv"), sized((b) => bitTest(5, b, false)), "simple");
+row("bts", 0x0fab, ops("Ev,Gv"), sized((b) => bitTest(5, b, false)), "simple", HLE);
 row("shrd", 0x0fac, ops("Ev,Gv,Ib"), sized((b) => shiftDoubleE(false, b, "Ib")), "simple");
 row("shrd", 0x0fad, ops("Ev,Gv,CL"), sized((b) => shiftDoubleE(false, b, "CL")), "simple");
 row("imul", 0x0faf, ops("Gv,Ev"), sized(imulGE), "multiply");
-row("btr", 0x0fb3, ops("Ev,Gv"), sized((b) => bitTest(6, b, false)), "simple");
+row("btr", 0x0fb3, ops("Ev,Gv"), sized((b) => bitTest(6, b, false)), "simple", HLE);
 row("movzx", 0x0fb6, ops("Gv,Eb"), sized((b) => movzx(8, b)), "simple");
 row("movzx", 0x0fb7, ops("Gv,Ew"), sized((b) => movzx(16, b)), "simple");
 row("bt", 0x0fba, ops("Ev,Ib"), sized((b) => bitTest(4, b, true)), "simple", { ext: 4 });
-row("bts", 0x0fba, ops("Ev,Ib"), sized((b) => bitTest(5, b, true)), "simple", { ext: 5 });
-row("btr", 0x0fba, ops("Ev,Ib"), sized((b) => bitTest(6, b, true)), "simple", { ext: 6 });
-row("btc", 0x0fba, ops("Ev,Ib"), sized((b) => bitTest(7, b, true)), "simple", { ext: 7 });
-row("btc", 0x0fbb, ops("Ev,Gv"), sized((b) => bitTest(7, b, false)), "simple");
+row("bts", 0x0fba, ops("Ev,Ib"), sized((b) => bitTest(5, b, true)), "simple", { ext: 5, ...HLE });
+row("btr", 0x0fba, ops("Ev,Ib"), sized((b) => bitTest(6, b, true)), "simple", { ext: 6, ...HLE });
+row("btc", 0x0fba, ops("Ev,Ib"), sized((b) => bitTest(7, b, true)), "simple", { ext: 7, ...HLE });
+row("btc", 0x0fbb, ops("Ev,Gv"), sized((b) => bitTest(7, b, false)), "simple", HLE);
 row("bsf", 0x0fbc, ops("Gv,Ev"), sized((b) => bitScan(false, b)), "simple");
 row("bsr", 0x0fbd, ops("Gv,Ev"), sized((b) => bitScan(true, b)), "simple");
 row("movsx", 0x0fbe, ops("Gv,Eb"), sized((b) => movsx(8, b)), "simple");
 row("movsx", 0x0fbf, ops("Gv,Ew"), sized((b) => movsx(16, b)), "simple");
 row("bswap", 0x0fc8, ops("Zv"), { w: bswap, d: bswap }, "simple");
+
+rows.push(...VMX_OPCODES);
 
 export const OPCODES: readonly OpcodeDef[] = rows;

@@ -81,6 +81,12 @@ export interface ObjdumpStyle {
   rvMw?: boolean;
   /** A near branch: F2 prints as "bnd" (MPX), 3E on the indirect forms as "notrack" (CET). */
   nearBranch?: boolean;
+  /**
+   * HLE (TSX) hints on a memory destination: F2/F3 print as "xacquire"/"xrelease" when a LOCK prefix is
+   * present ("lock": the lockable read-modify-write forms), always ("always": XCHG), or F3 only,
+   * always ("release": MOV to memory).
+   */
+  hle?: "lock" | "always" | "release";
 }
 
 /** A mandatory or allowed prefix attached to a form. */

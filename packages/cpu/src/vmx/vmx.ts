@@ -1,0 +1,840 @@
+// VMX operation (Intel SDM Vol. 3C, chapters 24-31): the VMX state of the processor, VM entry,
+// VM exit, and the decisions that make an instruction or event in non-root operation exit.
+//
+// Two ways to drive it, with one code path underneath:
+//  - a hypervisor written in assembly runs on the CPU and uses VMXON ... VMLAUNCH; a VM exit loads
+//    the host state and continues at HOST_RIP;
+//  - a hypervisor written in TypeScript calls vmxon()/vmptrld()/vmwrite()/launch() on this object and
+//    Cpu.run() returns each VM exit as a typed StopReason (like KVM_RUN), the VMCS holding the same
+//    exit information either way.
+
+import type { Cpu, VmxHooks } from "../cpu/cpu.js";
+import { FAULT, NO_ERROR_CODE, VMEXIT } from "../cpu/fault.js";
+import type { EventKind } from "../cpu/interrupts.js";
+import { CS, DS, EFLAGS_FIXED1, ES, ESP, FS, GS, IF, PAGE_FAULT, SS } from "../cpu/registers.js";
+import type { Insn } from "../isa/insn.js";
+import { MAX_ASID } from "../memory/tlb.js";
+import {
+  CR0_FIXED0,
+  CR0_FIXED1,
+  CR4_FIXED0,
+  CR4_FIXED1,
+  capabilityMsrs,
+  PREEMPTION_TIMER_RATE,
+  VMCS_REVISION_ID,
+} from "./capabilities.js";
+import * as C from "./controls.js";
+import { checkControls, checkGuestState, checkHostState } from "./entry-checks.js";
+import { Ept } from "./ept.js";
+import { EXIT_REASON, exitReasonName } from "./exit-reasons.js";
+import { VmcsAccess } from "./vmcs.js";
+import { VMCS } from "./vmcs-fields.js";
+
+/** A VM exit as a TypeScript hypervisor receives it (all of it is also in the VMCS). */
+export interface VmExitInfo {
+  /** Full exit reason (bit 31 set for a failed VM entry). */
+  reason: number;
+  /** Basic exit reason name ("CPUID", "IO_INSTRUCTION", ...). */
+  name: string;
+  qualification: number;
+  instructionLength: number;
+  guestRip: number;
+  guestLinearAddress: number;
+  guestPhysicalAddress: number;
+  interruptionInfo: number;
+  interruptionErrorCode: number;
+  idtVectoringInfo: number;
+}
+
+/** Result of a VMX instruction or API call: VMsucceed, VMfailInvalid, or VMfailValid(error). */
+export type VmxResult = { ok: true } | { ok: false; invalid: true } | { ok: false; invalid: false; error: number };
+
+/** Exit details gathered before the exit is performed. */
+export interface PendingExit {
+  reason: number;
+  qualification: number;
+  instructionLength?: number;
+  instructionInfo?: number;
+  guestLinear?: number;
+  guestPhysical?: number;
+  intrInfo?: number;
+  intrErrorCode?: number;
+  /** GUEST_RIP to save (default: cpu.eip at the time of the exit). */
+  rip?: number;
+}
+
+const INVALID_POINTER = -1;
+
+export class Vmx implements VmxHooks {
+  readonly cpu: Cpu;
+  /** In VMX operation (after VMXON). */
+  inVmxOperation = false;
+  vmxonPointer = INVALID_POINTER;
+  /** Physical address of the current VMCS, or -1 (invalid). */
+  currentVmcs = INVALID_POINTER;
+  nonRoot = false;
+  /** The current guest was entered through the TypeScript API: exits stop Cpu.run(). */
+  exitToCaller = false;
+  tscOffset = 0;
+  readonly ept: Ept;
+  /** VPID -> TLB address-space id. */
+  private readonly asids = new Map<number, number>();
+  private nextAsid = 1;
+  /** Controls cached at VM entry (they cannot change in non-root operation). */
+  pin = 0;
+  proc = 0;
+  proc2 = 0;
+  exitControls = 0;
+  private cr0Mask = 0;
+  private cr4Mask = 0;
+  private cr0Shadow = 0;
+  private cr4Shadow = 0;
+  /** Event being delivered to the guest (for IDT-vectoring information), or 0. */
+  private vectoringInfo = 0;
+  private vectoringError = 0;
+  /** An exit signalled from inside an instruction, performed by completeExit(). */
+  pendingExit: PendingExit | null = null;
+  /** Length of the instruction raising a software interrupt/exception (for RIP and exit info). */
+  softwareInstructionLength = 0;
+  /** Every VM exit, for traces: set by the embedder (null costs nothing). */
+  onExit: ((info: VmExitInfo) => void) | null = null;
+  exitCount = 0;
+  /** VM exits by basic reason, since the machine was created. */
+  readonly exitCounts = new Map<number, number>();
+
+  constructor(cpu: Cpu) {
+    this.cpu = cpu;
+    this.ept = new Ept(this);
+    for (const [index, [low, high]] of capabilityMsrs()) {
+      cpu.msrs.set(index, { read: () => [low, high], write: () => false });
+    }
+    cpu.vmxSupported = true;
+    cpu.vmx = this;
+  }
+
+  // ======================= the current VMCS =======================
+
+  get vmcs(): VmcsAccess {
+    if (this.currentVmcs === INVALID_POINTER) throw new Error("no current VMCS");
+    return new VmcsAccess(this.cpu.mem, this.currentVmcs);
+  }
+
+  read(encoding: number): number {
+    return this.vmcs.read(encoding);
+  }
+
+  write(encoding: number, value: number): void {
+    this.vmcs.write(encoding, value);
+  }
+
+  // ======================= VMX operation: the API the instructions also use =======================
+
+  private succeed(): VmxResult {
+    return { ok: true };
+  }
+
+  private failInvalid(): VmxResult {
+    return { ok: false, invalid: true };
+  }
+
+  private failValid(error: number): VmxResult {
+    if (this.currentVmcs === INVALID_POINTER) return this.failInvalid();
+    this.vmcs.write(VMCS.VM_INSTRUCTION_ERROR, error);
+    return { ok: false, invalid: false, error };
+  }
+
+  /** CR0/CR4 satisfy the VMX fixed bits (IA32_VMX_CR0_FIXED0/1, CR4_FIXED0/1). */
+  fixedBitsOk(cr0: number, cr4: number): boolean {
+    return (
+      (cr0 & CR0_FIXED0) >>> 0 === CR0_FIXED0 >>> 0 &&
+      (cr0 & ~CR0_FIXED1) === 0 &&
+      (cr4 & CR4_FIXED0) === CR4_FIXED0 &&
+      (cr4 & ~CR4_FIXED1) === 0
+    );
+  }
+
+  private validRegion(address: number, high: number): boolean {
+    return high === 0 && (address & 0xfff) === 0 && address + 0x1000 <= this.cpu.memSize;
+  }
+
+  /** VMXON (after the #UD/#GP checks the instruction makes). */
+  vmxon(address: number, high = 0): VmxResult {
+    if (this.inVmxOperation) return this.failValid(C.VMXERR.VMXON_IN_VMX_ROOT_OPERATION);
+    if (!this.validRegion(address, high) || (this.cpu.mem.read32(address) & 0x7fffffff) !== VMCS_REVISION_ID) {
+      return this.failInvalid();
+    }
+    this.inVmxOperation = true;
+    this.vmxonPointer = address;
+    this.currentVmcs = INVALID_POINTER;
+    return this.succeed();
+  }
+
+  vmxoff(): VmxResult {
+    this.inVmxOperation = false;
+    this.vmxonPointer = INVALID_POINTER;
+    this.currentVmcs = INVALID_POINTER;
+    return this.succeed();
+  }
+
+  vmclear(address: number, high = 0): VmxResult {
+    if (!this.validRegion(address, high)) return this.failValid(C.VMXERR.VMCLEAR_INVALID_ADDRESS);
+    if (address === this.vmxonPointer) return this.failValid(C.VMXERR.VMCLEAR_VMXON_POINTER);
+    new VmcsAccess(this.cpu.mem, address).launched = false;
+    if (address === this.currentVmcs) this.currentVmcs = INVALID_POINTER;
+    return this.succeed();
+  }
+
+  vmptrld(address: number, high = 0): VmxResult {
+    if (!this.validRegion(address, high)) return this.failValid(C.VMXERR.VMPTRLD_INVALID_ADDRESS);
+    if (address === this.vmxonPointer) return this.failValid(C.VMXERR.VMPTRLD_VMXON_POINTER);
+    if ((this.cpu.mem.read32(address) & 0x7fffffff) !== VMCS_REVISION_ID) {
+      return this.failValid(C.VMXERR.VMPTRLD_INCORRECT_VMCS_REVISION_ID);
+    }
+    this.currentVmcs = address;
+    return this.succeed();
+  }
+
+  /** VMREAD: the value, or a failure. */
+  vmread(encoding: number): { result: VmxResult; value: number } {
+    if (this.currentVmcs === INVALID_POINTER) return { result: this.failInvalid(), value: 0 };
+    try {
+      return { result: this.succeed(), value: this.vmcs.read(encoding) };
+    } catch {
+      return { result: this.failValid(C.VMXERR.UNSUPPORTED_VMCS_COMPONENT), value: 0 };
+    }
+  }
+
+  vmwrite(encoding: number, value: number): VmxResult {
+    if (this.currentVmcs === INVALID_POINTER) return this.failInvalid();
+    const type = (encoding >>> 10) & 3;
+    try {
+      this.vmcs.read(encoding);
+    } catch {
+      return this.failValid(C.VMXERR.UNSUPPORTED_VMCS_COMPONENT);
+    }
+    if (type === 1) return this.failValid(C.VMXERR.VMWRITE_READ_ONLY_VMCS_COMPONENT);
+    this.vmcs.write(encoding, value);
+    return this.succeed();
+  }
+
+  // ======================= VM entry =======================
+
+  /** VMLAUNCH / VMRESUME from the TypeScript API: on success the next Cpu.run() runs the guest. */
+  launch(): VmxResult {
+    return this.vmentry(true, true);
+  }
+
+  resume(): VmxResult {
+    return this.vmentry(false, true);
+  }
+
+  /**
+   * VM entry (Intel SDM Vol. 3C, chapter 27): launch-state checks, control checks (VMfailValid 7),
+   * host-state checks (VMfailValid 8), guest-state checks (an exit with reason 33 | bit 31), guest
+   * state loading, MSR loading, event injection.
+   */
+  vmentry(launch: boolean, fromApi: boolean): VmxResult {
+    const cpu = this.cpu;
+    if (this.currentVmcs === INVALID_POINTER) return this.failInvalid();
+    const v = this.vmcs;
+    if (cpu.interruptShadow && cpu.movSsShadow) return this.failValid(C.VMXERR.ENTRY_EVENTS_BLOCKED_BY_MOV_SS);
+    if (launch && v.launched) return this.failValid(C.VMXERR.VMLAUNCH_NONCLEAR_VMCS);
+    if (!launch && !v.launched) return this.failValid(C.VMXERR.VMRESUME_NONLAUNCHED_VMCS);
+    if (checkControls(this, v) !== null) return this.failValid(C.VMXERR.ENTRY_INVALID_CONTROL_FIELD);
+    if (checkHostState(this, v) !== null) return this.failValid(C.VMXERR.ENTRY_INVALID_HOST_STATE_FIELD);
+    cpu.cycles += cpu.cost.vmx.vmEntry;
+    this.exitToCaller = fromApi;
+    if (checkGuestState(this, v) !== null) {
+      this.entryFailure(EXIT_REASON.INVALID_STATE, 0);
+      return this.succeed();
+    }
+    const msrFailure = this.loadMsrList(VMCS.VM_ENTRY_MSR_LOAD_ADDR, VMCS.VM_ENTRY_MSR_LOAD_COUNT);
+    if (msrFailure !== 0) {
+      this.entryFailure(EXIT_REASON.MSR_LOAD_FAIL, msrFailure);
+      return this.succeed();
+    }
+    v.launched = true;
+    this.loadGuestState(v);
+    this.injectEvent(v);
+    return this.succeed();
+  }
+
+  /** A VM entry that fails after the guest-state checks: host state is loaded, reason has bit 31. */
+  private entryFailure(reason: number, qualification: number): void {
+    this.performExit(
+      { reason: reason | C.VMX_EXIT_REASONS_FAILED_VMENTRY, qualification, rip: this.vmcs.read(VMCS.GUEST_RIP) },
+      false,
+    );
+  }
+
+  private loadGuestState(v: VmcsAccess): void {
+    const cpu = this.cpu;
+    this.pin = v.read(VMCS.PIN_BASED_VM_EXEC_CONTROL);
+    this.proc = v.read(VMCS.CPU_BASED_VM_EXEC_CONTROL);
+    this.proc2 = this.proc & C.CPU_BASED_ACTIVATE_SECONDARY_CONTROLS ? v.read(VMCS.SECONDARY_VM_EXEC_CONTROL) : 0;
+    this.exitControls = v.read(VMCS.VM_EXIT_CONTROLS);
+    this.cr0Mask = v.read(VMCS.CR0_GUEST_HOST_MASK);
+    this.cr4Mask = v.read(VMCS.CR4_GUEST_HOST_MASK);
+    this.cr0Shadow = v.read(VMCS.CR0_READ_SHADOW);
+    this.cr4Shadow = v.read(VMCS.CR4_READ_SHADOW);
+    this.tscOffset = this.proc & C.CPU_BASED_USE_TSC_OFFSETTING ? signed64(v.read64(VMCS.TSC_OFFSET)) : 0;
+
+    cpu.cr0 = v.read(VMCS.GUEST_CR0) | 0;
+    cpu.cr3 = v.read(VMCS.GUEST_CR3) | 0;
+    cpu.cr4 = v.read(VMCS.GUEST_CR4) | 0;
+    const segs: [number, number, number, number, number][] = [
+      [ES, VMCS.GUEST_ES_SELECTOR, VMCS.GUEST_ES_BASE, VMCS.GUEST_ES_LIMIT, VMCS.GUEST_ES_AR_BYTES],
+      [CS, VMCS.GUEST_CS_SELECTOR, VMCS.GUEST_CS_BASE, VMCS.GUEST_CS_LIMIT, VMCS.GUEST_CS_AR_BYTES],
+      [SS, VMCS.GUEST_SS_SELECTOR, VMCS.GUEST_SS_BASE, VMCS.GUEST_SS_LIMIT, VMCS.GUEST_SS_AR_BYTES],
+      [DS, VMCS.GUEST_DS_SELECTOR, VMCS.GUEST_DS_BASE, VMCS.GUEST_DS_LIMIT, VMCS.GUEST_DS_AR_BYTES],
+      [FS, VMCS.GUEST_FS_SELECTOR, VMCS.GUEST_FS_BASE, VMCS.GUEST_FS_LIMIT, VMCS.GUEST_FS_AR_BYTES],
+      [GS, VMCS.GUEST_GS_SELECTOR, VMCS.GUEST_GS_BASE, VMCS.GUEST_GS_LIMIT, VMCS.GUEST_GS_AR_BYTES],
+    ];
+    for (const [seg, sel, base, limit, ar] of segs) {
+      cpu.segSel[seg] = v.read(sel);
+      cpu.segBase[seg] = v.read(base);
+      cpu.segLimit[seg] = v.read(limit);
+      cpu.segAr[seg] = v.read(ar);
+    }
+    cpu.ldtrSel = v.read(VMCS.GUEST_LDTR_SELECTOR);
+    cpu.ldtrBase = v.read(VMCS.GUEST_LDTR_BASE);
+    cpu.ldtrLimit = v.read(VMCS.GUEST_LDTR_LIMIT);
+    cpu.ldtrAr = v.read(VMCS.GUEST_LDTR_AR_BYTES);
+    cpu.trSel = v.read(VMCS.GUEST_TR_SELECTOR);
+    cpu.trBase = v.read(VMCS.GUEST_TR_BASE);
+    cpu.trLimit = v.read(VMCS.GUEST_TR_LIMIT);
+    cpu.trAr = v.read(VMCS.GUEST_TR_AR_BYTES);
+    cpu.gdtrBase = v.read(VMCS.GUEST_GDTR_BASE);
+    cpu.gdtrLimit = v.read(VMCS.GUEST_GDTR_LIMIT);
+    cpu.idtrBase = v.read(VMCS.GUEST_IDTR_BASE);
+    cpu.idtrLimit = v.read(VMCS.GUEST_IDTR_LIMIT);
+    cpu.sysenterCs = v.read(VMCS.GUEST_SYSENTER_CS);
+    cpu.sysenterEsp = v.read(VMCS.GUEST_SYSENTER_ESP);
+    cpu.sysenterEip = v.read(VMCS.GUEST_SYSENTER_EIP);
+    cpu.regs[ESP] = v.read(VMCS.GUEST_RSP);
+    cpu.eip = v.read(VMCS.GUEST_RIP) | 0;
+    cpu.setEflags(v.read(VMCS.GUEST_RFLAGS) | EFLAGS_FIXED1);
+    cpu.setCpl((cpu.segAr[SS]! >>> 5) & 3);
+    const intr = v.read(VMCS.GUEST_INTERRUPTIBILITY_INFO);
+    cpu.interruptShadow = (intr & (C.GUEST_INTR_STATE_STI | C.GUEST_INTR_STATE_MOV_SS)) !== 0;
+    cpu.movSsShadow = (intr & C.GUEST_INTR_STATE_MOV_SS) !== 0;
+    cpu.halted = v.read(VMCS.GUEST_ACTIVITY_STATE) === C.GUEST_ACTIVITY_HLT;
+
+    this.nonRoot = true;
+    // Address space: a VPID tags the guest's TLB entries; without one the guest shares VPID 0 with
+    // the host and every entry and exit flushes it (Intel SDM Vol. 3C, 29.1).
+    const vpidOn = (this.proc2 & C.SECONDARY_EXEC_ENABLE_VPID) !== 0;
+    if (vpidOn) cpu.setAsid(this.asidFor(v.read(VMCS.VIRTUAL_PROCESSOR_ID)));
+    else {
+      cpu.setAsid(0);
+      cpu.tlb.flushAsid(0, false);
+    }
+    cpu.walker.ept = this.proc2 & C.SECONDARY_EXEC_ENABLE_EPT ? this.ept.load(v.read64(VMCS.EPT_POINTER)) : null;
+    cpu.updateAccessMasks();
+    // The preemption timer counts down every 2^rate TSC cycles; value 0 exits before any instruction.
+    if (this.pin & C.PIN_BASED_VMX_PREEMPTION_TIMER) {
+      const value = v.read(VMCS.VMX_PREEMPTION_TIMER_VALUE);
+      const unit = 2 ** PREEMPTION_TIMER_RATE;
+      cpu.timerDeadline = value === 0 ? cpu.cycles : (Math.floor(cpu.cycles / unit) + value) * unit;
+    } else cpu.timerDeadline = Number.POSITIVE_INFINITY;
+    // Conditions that must be examined at every instruction boundary while the guest runs.
+    cpu.vmxPollEvents =
+      (this.proc & C.CPU_BASED_INTR_WINDOW_EXITING) !== 0 ||
+      (this.pin & (C.PIN_BASED_EXT_INTR_MASK | C.PIN_BASED_NMI_EXITING)) !== 0;
+  }
+
+  /** Event injection from VM_ENTRY_INTR_INFO_FIELD (Intel SDM Vol. 3C, 27.6). */
+  private injectEvent(v: VmcsAccess): void {
+    const info = v.read(VMCS.VM_ENTRY_INTR_INFO_FIELD);
+    if (!(info & C.INTR_INFO_VALID_MASK)) return;
+    const cpu = this.cpu;
+    const vector = info & 0xff;
+    const type = (info >>> 8) & 7;
+    const error = info & C.INTR_INFO_DELIVER_CODE_MASK ? v.read(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE) : NO_ERROR_CODE;
+    cpu.halted = false;
+    let kind: EventKind;
+    if (type === C.INTR_TYPE_EXT_INTR) kind = "external";
+    else if (type === C.INTR_TYPE_NMI_INTR) kind = "nmi";
+    else if (
+      type === C.INTR_TYPE_SOFT_INTR ||
+      type === C.INTR_TYPE_SOFT_EXCEPTION ||
+      type === C.INTR_TYPE_PRIV_SW_EXCEPTION
+    ) {
+      // Software events return past the instruction: the length comes from the VMCS.
+      cpu.eip = (cpu.eip + v.read(VMCS.VM_ENTRY_INSTRUCTION_LEN)) | 0;
+      kind = type === C.INTR_TYPE_SOFT_INTR ? "software" : "software-exception";
+    } else kind = "exception";
+    this.injecting = true;
+    if (type === C.INTR_TYPE_HARD_EXCEPTION && vector === PAGE_FAULT) cpu.faultLinear = cpu.cr2;
+    cpu.deliver(vector, error, kind);
+    this.injecting = false;
+  }
+
+  /** An injected event is delivered without consulting the exception bitmap. */
+  private injecting = false;
+
+  private asidFor(vpid: number): number {
+    let asid = this.asids.get(vpid);
+    if (asid === undefined) {
+      if (this.nextAsid > MAX_ASID) {
+        // Out of tags: recycle them all (a full flush is always architecturally allowed).
+        this.asids.clear();
+        this.cpu.tlb.flushAll();
+        this.nextAsid = 1;
+      }
+      asid = this.nextAsid++;
+      this.asids.set(vpid, asid);
+    }
+    return asid;
+  }
+
+  /** TLB tag of a VPID, if it has one (INVVPID). */
+  asidOf(vpid: number): number | undefined {
+    return this.asids.get(vpid);
+  }
+
+  /** All guest TLB tags (INVEPT: combined mappings of every VPID). */
+  guestAsids(): number[] {
+    return [...this.asids.values()];
+  }
+
+  /** VM_ENTRY/EXIT MSR lists: 16-byte entries (index, reserved, value). Returns 0 or the failing entry (1-based). */
+  private loadMsrList(addrField: number, countField: number): number {
+    const v = this.vmcs;
+    const count = v.read(countField);
+    const base = v.read(addrField);
+    for (let k = 0; k < count; k++) {
+      const e = base + 16 * k;
+      const index = this.cpu.mem.read32(e) >>> 0;
+      const ok = this.cpu.writeMsr(index, this.cpu.mem.read32(e + 8), this.cpu.mem.read32(e + 12));
+      if (!ok) return k + 1;
+    }
+    return 0;
+  }
+
+  private storeMsrList(): void {
+    const v = this.vmcs;
+    const count = v.read(VMCS.VM_EXIT_MSR_STORE_COUNT);
+    const base = v.read(VMCS.VM_EXIT_MSR_STORE_ADDR);
+    for (let k = 0; k < count; k++) {
+      const e = base + 16 * k;
+      const value = this.cpu.readMsr(this.cpu.mem.read32(e));
+      if (value) {
+        this.cpu.mem.write32(e + 8, value[0]);
+        this.cpu.mem.write32(e + 12, value[1]);
+      }
+    }
+  }
+
+  // ======================= VM exit =======================
+
+  /** Performs a VM exit now (from an instruction handler, whose EIP already points past it). */
+  exitFromInstruction(reason: number, insn: Insn, qualification = 0, instructionInfo?: number): true {
+    this.performExit(
+      {
+        reason,
+        qualification,
+        instructionLength: insn.len,
+        ...(instructionInfo !== undefined ? { instructionInfo } : {}),
+        rip: (this.cpu.eip - insn.len) | 0,
+      },
+      true,
+    );
+    return true;
+  }
+
+  /** Signals an exit from deep inside an instruction (EPT); the run loop calls completeExit(). */
+  signalExit(exit: PendingExit): never {
+    this.pendingExit = exit;
+    throw VMEXIT;
+  }
+
+  completeExit(): void {
+    const exit = this.pendingExit;
+    if (!exit) return;
+    this.pendingExit = null;
+    this.performExit(exit, true);
+  }
+
+  /**
+   * VM exit (Intel SDM Vol. 3C, chapter 28): record the exit information, save guest state, load
+   * host state, then continue at HOST_RIP (assembly hypervisor) or stop Cpu.run() (TypeScript).
+   */
+  performExit(exit: PendingExit, saveGuest: boolean): void {
+    const cpu = this.cpu;
+    const v = this.vmcs;
+    const rip = exit.rip ?? cpu.eip;
+    v.write(VMCS.VM_EXIT_REASON, exit.reason);
+    v.write(VMCS.EXIT_QUALIFICATION, exit.qualification);
+    v.write(VMCS.VM_EXIT_INSTRUCTION_LEN, exit.instructionLength ?? 0);
+    v.write(VMCS.VMX_INSTRUCTION_INFO, exit.instructionInfo ?? 0);
+    v.write(VMCS.GUEST_LINEAR_ADDRESS, exit.guestLinear ?? 0);
+    v.write(VMCS.GUEST_PHYSICAL_ADDRESS, exit.guestPhysical ?? 0);
+    v.write(VMCS.GUEST_PHYSICAL_ADDRESS + 1, 0);
+    v.write(VMCS.VM_EXIT_INTR_INFO, exit.intrInfo ?? 0);
+    v.write(VMCS.VM_EXIT_INTR_ERROR_CODE, exit.intrErrorCode ?? 0);
+    v.write(VMCS.IDT_VECTORING_INFO_FIELD, this.vectoringInfo);
+    v.write(VMCS.IDT_VECTORING_ERROR_CODE, this.vectoringError);
+    this.vectoringInfo = 0;
+    this.vectoringError = 0;
+    // Every VM exit clears the valid bit of the VM-entry interruption-information field.
+    v.write(VMCS.VM_ENTRY_INTR_INFO_FIELD, v.read(VMCS.VM_ENTRY_INTR_INFO_FIELD) & ~C.INTR_INFO_VALID_MASK);
+
+    if (saveGuest) this.saveGuestState(v, rip);
+    this.storeMsrList();
+    this.loadHostState(v);
+    this.loadMsrList(VMCS.VM_EXIT_MSR_LOAD_ADDR, VMCS.VM_EXIT_MSR_LOAD_COUNT);
+    cpu.cycles += cpu.cost.vmx.vmExit;
+    this.exitCount++;
+    const basic = exit.reason & 0xffff;
+    this.exitCounts.set(basic, (this.exitCounts.get(basic) ?? 0) + 1);
+    if (basic === EXIT_REASON.EXTERNAL_INTERRUPT && this.exitControls & C.VM_EXIT_ACK_INTR_ON_EXIT && cpu.pic) {
+      v.write(VMCS.VM_EXIT_INTR_INFO, (cpu.pic.acknowledge() & 0xff) | C.INTR_INFO_VALID_MASK);
+    }
+    if (this.onExit) this.onExit(this.exitInfo());
+    if (this.exitToCaller) cpu.stopRequest = { kind: "vmexit", reason: exit.reason, qualification: exit.qualification };
+  }
+
+  /** The exit information of the current VMCS, as a value. */
+  exitInfo(): VmExitInfo {
+    const v = this.vmcs;
+    const reason = v.read(VMCS.VM_EXIT_REASON);
+    return {
+      reason,
+      name: exitReasonName(reason),
+      qualification: v.read(VMCS.EXIT_QUALIFICATION),
+      instructionLength: v.read(VMCS.VM_EXIT_INSTRUCTION_LEN),
+      guestRip: v.read(VMCS.GUEST_RIP),
+      guestLinearAddress: v.read(VMCS.GUEST_LINEAR_ADDRESS),
+      guestPhysicalAddress: v.read(VMCS.GUEST_PHYSICAL_ADDRESS),
+      interruptionInfo: v.read(VMCS.VM_EXIT_INTR_INFO),
+      interruptionErrorCode: v.read(VMCS.VM_EXIT_INTR_ERROR_CODE),
+      idtVectoringInfo: v.read(VMCS.IDT_VECTORING_INFO_FIELD),
+    };
+  }
+
+  private saveGuestState(v: VmcsAccess, rip: number): void {
+    const cpu = this.cpu;
+    v.write(VMCS.GUEST_CR0, cpu.cr0);
+    v.write(VMCS.GUEST_CR3, cpu.cr3);
+    v.write(VMCS.GUEST_CR4, cpu.cr4);
+    const segs: [number, number, number, number, number][] = [
+      [ES, VMCS.GUEST_ES_SELECTOR, VMCS.GUEST_ES_BASE, VMCS.GUEST_ES_LIMIT, VMCS.GUEST_ES_AR_BYTES],
+      [CS, VMCS.GUEST_CS_SELECTOR, VMCS.GUEST_CS_BASE, VMCS.GUEST_CS_LIMIT, VMCS.GUEST_CS_AR_BYTES],
+      [SS, VMCS.GUEST_SS_SELECTOR, VMCS.GUEST_SS_BASE, VMCS.GUEST_SS_LIMIT, VMCS.GUEST_SS_AR_BYTES],
+      [DS, VMCS.GUEST_DS_SELECTOR, VMCS.GUEST_DS_BASE, VMCS.GUEST_DS_LIMIT, VMCS.GUEST_DS_AR_BYTES],
+      [FS, VMCS.GUEST_FS_SELECTOR, VMCS.GUEST_FS_BASE, VMCS.GUEST_FS_LIMIT, VMCS.GUEST_FS_AR_BYTES],
+      [GS, VMCS.GUEST_GS_SELECTOR, VMCS.GUEST_GS_BASE, VMCS.GUEST_GS_LIMIT, VMCS.GUEST_GS_AR_BYTES],
+    ];
+    for (const [seg, sel, base, limit, ar] of segs) {
+      v.write(sel, cpu.segSel[seg]!);
+      v.write(base, cpu.segBase[seg]!);
+      v.write(limit, cpu.segLimit[seg]!);
+      v.write(ar, cpu.segAr[seg]!);
+    }
+    v.write(VMCS.GUEST_LDTR_SELECTOR, cpu.ldtrSel);
+    v.write(VMCS.GUEST_LDTR_BASE, cpu.ldtrBase);
+    v.write(VMCS.GUEST_LDTR_LIMIT, cpu.ldtrLimit);
+    v.write(VMCS.GUEST_LDTR_AR_BYTES, cpu.ldtrAr);
+    v.write(VMCS.GUEST_TR_SELECTOR, cpu.trSel);
+    v.write(VMCS.GUEST_TR_BASE, cpu.trBase);
+    v.write(VMCS.GUEST_TR_LIMIT, cpu.trLimit);
+    v.write(VMCS.GUEST_TR_AR_BYTES, cpu.trAr);
+    v.write(VMCS.GUEST_GDTR_BASE, cpu.gdtrBase);
+    v.write(VMCS.GUEST_GDTR_LIMIT, cpu.gdtrLimit);
+    v.write(VMCS.GUEST_IDTR_BASE, cpu.idtrBase);
+    v.write(VMCS.GUEST_IDTR_LIMIT, cpu.idtrLimit);
+    v.write(VMCS.GUEST_SYSENTER_CS, cpu.sysenterCs);
+    v.write(VMCS.GUEST_SYSENTER_ESP, cpu.sysenterEsp);
+    v.write(VMCS.GUEST_SYSENTER_EIP, cpu.sysenterEip);
+    v.write(VMCS.GUEST_RSP, cpu.regs[ESP]!);
+    v.write(VMCS.GUEST_RIP, rip);
+    v.write(VMCS.GUEST_RFLAGS, cpu.getEflags());
+    let intr = 0;
+    if (cpu.interruptShadow) intr |= cpu.movSsShadow ? C.GUEST_INTR_STATE_MOV_SS : C.GUEST_INTR_STATE_STI;
+    v.write(VMCS.GUEST_INTERRUPTIBILITY_INFO, intr);
+    v.write(VMCS.GUEST_ACTIVITY_STATE, cpu.halted ? C.GUEST_ACTIVITY_HLT : C.GUEST_ACTIVITY_ACTIVE);
+    if (this.exitControls & C.VM_EXIT_SAVE_VMX_PREEMPTION_TIMER && this.pin & C.PIN_BASED_VMX_PREEMPTION_TIMER) {
+      const unit = 2 ** PREEMPTION_TIMER_RATE;
+      const left = Math.max(0, Math.floor(cpu.timerDeadline / unit) - Math.floor(cpu.cycles / unit));
+      v.write(VMCS.VMX_PREEMPTION_TIMER_VALUE, left);
+    }
+  }
+
+  private loadHostState(v: VmcsAccess): void {
+    const cpu = this.cpu;
+    const vpidOn = (this.proc2 & C.SECONDARY_EXEC_ENABLE_VPID) !== 0;
+    this.nonRoot = false;
+    cpu.walker.ept = null;
+    cpu.timerDeadline = Number.POSITIVE_INFINITY;
+    cpu.vmxPollEvents = false;
+    this.tscOffset = 0;
+    cpu.cr0 = v.read(VMCS.HOST_CR0) | 0;
+    cpu.cr3 = v.read(VMCS.HOST_CR3) | 0;
+    cpu.cr4 = v.read(VMCS.HOST_CR4) | 0;
+    const code = 0xc09b;
+    const data = 0xc093;
+    const load = (seg: number, selField: number, ar: number, base = 0) => {
+      const sel = v.read(selField);
+      cpu.segSel[seg] = sel;
+      cpu.segBase[seg] = base;
+      cpu.segLimit[seg] = -1;
+      // A null selector leaves the register unusable (except CS, which is never null here).
+      cpu.segAr[seg] = seg !== CS && (sel & 0xfffc) === 0 ? 0x10000 : ar;
+    };
+    load(CS, VMCS.HOST_CS_SELECTOR, code);
+    load(SS, VMCS.HOST_SS_SELECTOR, data);
+    load(DS, VMCS.HOST_DS_SELECTOR, data);
+    load(ES, VMCS.HOST_ES_SELECTOR, data);
+    load(FS, VMCS.HOST_FS_SELECTOR, data, v.read(VMCS.HOST_FS_BASE));
+    load(GS, VMCS.HOST_GS_SELECTOR, data, v.read(VMCS.HOST_GS_BASE));
+    cpu.trSel = v.read(VMCS.HOST_TR_SELECTOR);
+    cpu.trBase = v.read(VMCS.HOST_TR_BASE);
+    cpu.trLimit = 0x67;
+    cpu.trAr = 0x8b;
+    cpu.ldtrSel = 0;
+    cpu.ldtrAr = 0x10000;
+    cpu.gdtrBase = v.read(VMCS.HOST_GDTR_BASE);
+    cpu.gdtrLimit = 0xffff;
+    cpu.idtrBase = v.read(VMCS.HOST_IDTR_BASE);
+    cpu.idtrLimit = 0xffff;
+    cpu.sysenterCs = v.read(VMCS.HOST_IA32_SYSENTER_CS);
+    cpu.sysenterEsp = v.read(VMCS.HOST_IA32_SYSENTER_ESP);
+    cpu.sysenterEip = v.read(VMCS.HOST_IA32_SYSENTER_EIP);
+    cpu.regs[ESP] = v.read(VMCS.HOST_RSP);
+    cpu.eip = v.read(VMCS.HOST_RIP) | 0;
+    cpu.setEflags(EFLAGS_FIXED1);
+    cpu.halted = false;
+    cpu.interruptShadow = false;
+    cpu.movSsShadow = false;
+    cpu.setAsid(0);
+    if (!vpidOn) cpu.tlb.flushAsid(0, false);
+    cpu.setCpl(0);
+    cpu.updateAccessMasks();
+  }
+
+  // ======================= non-root operation: what exits =======================
+
+  /** Per-instruction-boundary checks in non-root operation (run loop). Returns true after an exit. */
+  pollEvents(): boolean {
+    const cpu = this.cpu;
+    if (!this.nonRoot) return false;
+    if (cpu.cycles >= cpu.timerDeadline) {
+      this.performExit({ reason: EXIT_REASON.PREEMPTION_TIMER, qualification: 0 }, true);
+      return true;
+    }
+    if (this.pin & C.PIN_BASED_NMI_EXITING && cpu.nmiPending) {
+      cpu.nmiPending = false;
+      const info = 2 | (C.INTR_TYPE_NMI_INTR << 8) | C.INTR_INFO_VALID_MASK;
+      this.performExit({ reason: EXIT_REASON.EXCEPTION_NMI, qualification: 0, intrInfo: info }, true);
+      return true;
+    }
+    if (this.proc & C.CPU_BASED_INTR_WINDOW_EXITING && cpu.fl & IF && !cpu.interruptShadow) {
+      this.performExit({ reason: EXIT_REASON.INTERRUPT_WINDOW, qualification: 0 }, true);
+      return true;
+    }
+    if (this.pin & C.PIN_BASED_EXT_INTR_MASK && cpu.pic?.hasInterrupt() && !cpu.interruptShadow) {
+      this.performExit({ reason: EXIT_REASON.EXTERNAL_INTERRUPT, qualification: 0 }, true);
+      return true;
+    }
+    return false;
+  }
+
+  /** Whether external interrupts reach the guest's IDT (false: they exit instead). */
+  get externalInterruptsExit(): boolean {
+    return this.nonRoot && (this.pin & C.PIN_BASED_EXT_INTR_MASK) !== 0;
+  }
+
+  intercept(reason: number, insn: Insn, a: number, b: number): boolean {
+    switch (reason) {
+      case EXIT_REASON.CPUID:
+        return this.exitFromInstruction(reason, insn);
+      case EXIT_REASON.HLT:
+        return this.proc & C.CPU_BASED_HLT_EXITING ? this.exitFromInstruction(reason, insn) : false;
+      case EXIT_REASON.INVLPG:
+        return this.proc & C.CPU_BASED_INVLPG_EXITING ? this.exitFromInstruction(reason, insn, a >>> 0) : false;
+      case EXIT_REASON.RDTSC:
+        return this.proc & C.CPU_BASED_RDTSC_EXITING ? this.exitFromInstruction(reason, insn) : false;
+      case EXIT_REASON.PAUSE_INSTRUCTION:
+        return this.proc & C.CPU_BASED_PAUSE_EXITING ? this.exitFromInstruction(reason, insn) : false;
+      case EXIT_REASON.CR_ACCESS:
+        return this.interceptCr(insn, a, b);
+      case EXIT_REASON.IO_INSTRUCTION:
+        return this.interceptIo(insn, a, b);
+      case EXIT_REASON.MSR_READ:
+      case EXIT_REASON.MSR_WRITE:
+        return this.interceptMsr(reason, insn, a >>> 0);
+      default:
+        // VMCALL and the VMX instructions exit unconditionally.
+        return this.exitFromInstruction(reason, insn);
+    }
+  }
+
+  /** CR accesses (exit 28): a = CR number, b = 0 MOV to CR, 1 MOV from CR, 2 CLTS. */
+  private interceptCr(insn: Insn, cr: number, access: number): boolean {
+    const qual = cr | (access << 4) | ((access < 2 ? insn.rm : 0) << 8);
+    const exit = () => this.exitFromInstruction(EXIT_REASON.CR_ACCESS, insn, qual);
+    if (access === 2) {
+      // CLTS exits when the host owns TS and the shadow has it set.
+      return this.cr0Mask & 8 && this.cr0Shadow & 8 ? exit() : false;
+    }
+    if (cr === 3) {
+      if (access === 1) return this.proc & C.CPU_BASED_CR3_STORE_EXITING ? exit() : false;
+      if (!(this.proc & C.CPU_BASED_CR3_LOAD_EXITING)) return false;
+      const value = this.cpu.regs[insn.rm]! >>> 0;
+      const v = this.vmcs;
+      const count = Math.min(v.read(VMCS.CR3_TARGET_COUNT), 4);
+      for (let k = 0; k < count; k++) if (v.read(VMCS.CR3_TARGET_VALUE0 + 2 * k) === value) return false;
+      return exit();
+    }
+    if (access === 1) return false; // MOV from CR0/CR4 reads through the shadow, never exits
+    const value = this.cpu.regs[insn.rm]!;
+    const mask = cr === 0 ? this.cr0Mask : this.cr4Mask;
+    const shadow = cr === 0 ? this.cr0Shadow : this.cr4Shadow;
+    return (mask & (value ^ shadow)) !== 0 ? exit() : false;
+  }
+
+  /** I/O (exit 30): a = port, b = size | 8 (IN) | 0x40 (immediate operand). */
+  private interceptIo(insn: Insn, port: number, b: number): boolean {
+    const size = b & 7;
+    let exits: boolean;
+    if (this.proc & C.CPU_BASED_USE_IO_BITMAPS) {
+      exits = false;
+      if (port + size > 0x10000)
+        exits = true; // wrapping past 0xFFFF always exits
+      else {
+        const v = this.vmcs;
+        for (let p = port; p < port + size && !exits; p++) {
+          const bitmap = v.read(p < 0x8000 ? VMCS.IO_BITMAP_A : VMCS.IO_BITMAP_B);
+          const bit = p & 0x7fff;
+          if ((this.cpu.mem.read8(bitmap + (bit >>> 3)) >>> (bit & 7)) & 1) exits = true;
+        }
+      }
+    } else exits = (this.proc & C.CPU_BASED_UNCOND_IO_EXITING) !== 0;
+    if (!exits) return false;
+    const qual = (size - 1) | (b & 8) | (b & 0x40) | (port << 16);
+    return this.exitFromInstruction(EXIT_REASON.IO_INSTRUCTION, insn, qual >>> 0);
+  }
+
+  /** RDMSR/WRMSR (exits 31/32): MSR bitmaps, or every access exits without them. */
+  private interceptMsr(reason: number, insn: Insn, index: number): boolean {
+    let exits = true;
+    if (this.proc & C.CPU_BASED_USE_MSR_BITMAPS) {
+      const write = reason === EXIT_REASON.MSR_WRITE;
+      let offset = -1;
+      if (index <= 0x1fff) offset = write ? 2048 : 0;
+      else if (index >= 0xc0000000 && index <= 0xc0001fff) offset = write ? 3072 : 1024;
+      if (offset >= 0) {
+        const bit = index & 0x1fff;
+        const page = this.vmcs.read(VMCS.MSR_BITMAP);
+        exits = ((this.cpu.mem.read8(page + offset + (bit >>> 3)) >>> (bit & 7)) & 1) === 1;
+      }
+    }
+    return exits ? this.exitFromInstruction(reason, insn) : false;
+  }
+
+  readCr(cr: number, actual: number): number {
+    const mask = cr === 0 ? this.cr0Mask : this.cr4Mask;
+    const shadow = cr === 0 ? this.cr0Shadow : this.cr4Shadow;
+    return ((actual & ~mask) | (shadow & mask)) >>> 0;
+  }
+
+  /** MOV to CR0/CR4 that did not exit: host-owned bits keep their current value. */
+  filterCrWrite(cr: number, value: number): number {
+    if (!this.nonRoot) return value;
+    const mask = cr === 0 ? this.cr0Mask : this.cr4Mask;
+    const current = cr === 0 ? this.cpu.cr0 : this.cpu.cr4;
+    return ((value & ~mask) | (current & mask)) >>> 0;
+  }
+
+  crAllowed(cr: number, value: number): boolean {
+    if (!this.inVmxOperation) return true;
+    if (this.nonRoot && this.proc2 & C.SECONDARY_EXEC_UNRESTRICTED_GUEST && cr === 0) {
+      const relaxed = CR0_FIXED0 & ~0x80000001;
+      return (value & relaxed) === relaxed;
+    }
+    if (cr === 0) return (value & CR0_FIXED0) >>> 0 === CR0_FIXED0 >>> 0;
+    return (value & CR4_FIXED0) === CR4_FIXED0 && (value & ~CR4_FIXED1) === 0;
+  }
+
+  /** Exception bitmap and NMI exiting, before an event reaches the guest's IDT. */
+  interceptEvent(vector: number, errorCode: number, kind: EventKind): boolean {
+    if (!this.nonRoot) return false;
+    const cpu = this.cpu;
+    const software = kind === "software" || kind === "software-exception";
+    if (this.injecting) {
+      this.recordVectoring(vector, errorCode, kind);
+      this.injecting = false;
+      return false;
+    }
+    if (kind === "exception" || kind === "software-exception") {
+      const bitmap = this.vmcs.read(VMCS.EXCEPTION_BITMAP);
+      let exits = ((bitmap >>> vector) & 1) === 1;
+      if (vector === PAGE_FAULT) {
+        const v = this.vmcs;
+        const matches =
+          (errorCode & v.read(VMCS.PAGE_FAULT_ERROR_CODE_MASK)) === v.read(VMCS.PAGE_FAULT_ERROR_CODE_MATCH);
+        exits = matches === exits;
+      }
+      if (exits) {
+        const type = kind === "exception" ? C.INTR_TYPE_HARD_EXCEPTION : C.INTR_TYPE_SOFT_EXCEPTION;
+        const hasError = errorCode !== NO_ERROR_CODE;
+        const info = vector | (type << 8) | (hasError ? C.INTR_INFO_DELIVER_CODE_MASK : 0) | C.INTR_INFO_VALID_MASK;
+        const len = software ? this.softwareInstructionLength : 0;
+        this.performExit(
+          {
+            reason: EXIT_REASON.EXCEPTION_NMI,
+            qualification: vector === PAGE_FAULT ? cpu.faultLinear : 0,
+            intrInfo: info >>> 0,
+            intrErrorCode: hasError ? errorCode : 0,
+            instructionLength: len,
+            rip: software ? (cpu.eip - len) | 0 : cpu.eip,
+          },
+          true,
+        );
+        return true;
+      }
+    }
+    this.recordVectoring(vector, errorCode, kind);
+    return false;
+  }
+
+  /** Remembers the event being delivered: an exit during its delivery reports it as IDT-vectoring info. */
+  private recordVectoring(vector: number, errorCode: number, kind: EventKind): void {
+    const type =
+      kind === "external"
+        ? C.INTR_TYPE_EXT_INTR
+        : kind === "nmi"
+          ? C.INTR_TYPE_NMI_INTR
+          : kind === "software"
+            ? C.INTR_TYPE_SOFT_INTR
+            : kind === "software-exception"
+              ? C.INTR_TYPE_SOFT_EXCEPTION
+              : C.INTR_TYPE_HARD_EXCEPTION;
+    const hasError = errorCode !== NO_ERROR_CODE;
+    this.vectoringInfo =
+      (vector | (type << 8) | (hasError ? C.INTR_INFO_DELIVER_CODE_MASK : 0) | C.INTR_INFO_VALID_MASK) >>> 0;
+    this.vectoringError = hasError ? errorCode : 0;
+  }
+
+  /** Delivery finished without an exit: nothing is being vectored any more. */
+  eventDelivered(): void {
+    this.vectoringInfo = 0;
+    this.vectoringError = 0;
+  }
+
+  tripleFault(): boolean {
+    if (!this.nonRoot) return false;
+    this.vectoringInfo = 0;
+    this.performExit({ reason: EXIT_REASON.TRIPLE_FAULT, qualification: 0 }, true);
+    return true;
+  }
+
+  /** VM exit the guest's VMX instruction or VMCALL causes (used by ./instructions.ts). */
+  static readonly FAULT = FAULT;
+}
+
+/** A 64-bit two's-complement value (as an unsigned number) to a signed number. */
+function signed64(v: number): number {
+  return v >= 2 ** 63 ? v - 2 ** 64 : v;
+}
