@@ -11,7 +11,8 @@
 import type { Cpu, VmxHooks } from "../cpu/cpu.js";
 import { FAULT, NO_ERROR_CODE, VMEXIT } from "../cpu/fault.js";
 import type { EventKind } from "../cpu/interrupts.js";
-import { CS, DS, EFLAGS_FIXED1, ES, ESP, FS, GS, IF, PAGE_FAULT, SS } from "../cpu/registers.js";
+import { CR0_ET, CS, DS, EFLAGS_FIXED1, ES, ESP, FS, GS, IF, PAGE_FAULT, SS } from "../cpu/registers.js";
+import type { StopReason } from "../cpu/stop.js";
 import type { Insn } from "../isa/insn.js";
 import { MAX_ASID } from "../memory/tlb.js";
 import {
@@ -160,7 +161,8 @@ export class Vmx implements VmxHooks {
   /** VMXON (after the #UD/#GP checks the instruction makes). */
   vmxon(address: number, high = 0): VmxResult {
     if (this.inVmxOperation) return this.failValid(C.VMXERR.VMXON_IN_VMX_ROOT_OPERATION);
-    if (!this.validRegion(address, high) || (this.cpu.mem.read32(address) & 0x7fffffff) !== VMCS_REVISION_ID) {
+    // Bits 30:0 must hold the revision identifier and bit 31 must be 0 (Intel SDM Vol. 3C, VMXON).
+    if (!this.validRegion(address, high) || this.cpu.mem.read32(address) >>> 0 !== VMCS_REVISION_ID) {
       return this.failInvalid();
     }
     this.inVmxOperation = true;
@@ -187,7 +189,8 @@ export class Vmx implements VmxHooks {
   vmptrld(address: number, high = 0): VmxResult {
     if (!this.validRegion(address, high)) return this.failValid(C.VMXERR.VMPTRLD_INVALID_ADDRESS);
     if (address === this.vmxonPointer) return this.failValid(C.VMXERR.VMPTRLD_VMXON_POINTER);
-    if ((this.cpu.mem.read32(address) & 0x7fffffff) !== VMCS_REVISION_ID) {
+    // Bit 31 (shadow-VMCS indicator) set is also an incorrect revision: no VMCS shadowing here.
+    if (this.cpu.mem.read32(address) >>> 0 !== VMCS_REVISION_ID) {
       return this.failValid(C.VMXERR.VMPTRLD_INCORRECT_VMCS_REVISION_ID);
     }
     this.currentVmcs = address;
@@ -214,6 +217,9 @@ export class Vmx implements VmxHooks {
     }
     if (type === 1) return this.failValid(C.VMXERR.VMWRITE_READ_ONLY_VMCS_COMPONENT);
     this.vmcs.write(encoding, value);
+    // Outside IA-32e mode the operand is 32 bits: a full-access write to a 64-bit field clears
+    // bits 63:32 ("if the field is longer than the operand, its high bits are cleared").
+    if ((encoding & 1) === 0 && (encoding >>> 13) % 4 === 1) this.vmcs.write(encoding | 1, 0);
     return this.succeed();
   }
 
@@ -248,13 +254,15 @@ export class Vmx implements VmxHooks {
       this.entryFailure(EXIT_REASON.INVALID_STATE, 0);
       return this.succeed();
     }
+    // Guest state is loaded first, then the VM-entry MSR-load list (SDM 26.3.2, 26.4): an MSR in
+    // the list overrides the guest-state field (IA32_SYSENTER_*).
+    this.loadGuestState(v);
     const msrFailure = this.loadMsrList(VMCS.VM_ENTRY_MSR_LOAD_ADDR, VMCS.VM_ENTRY_MSR_LOAD_COUNT);
     if (msrFailure !== 0) {
       this.entryFailure(EXIT_REASON.MSR_LOAD_FAIL, msrFailure);
       return this.succeed();
     }
     v.launched = true;
-    this.loadGuestState(v);
     this.injectEvent(v);
     return this.succeed();
   }
@@ -265,7 +273,17 @@ export class Vmx implements VmxHooks {
       { reason: reason | C.VMX_EXIT_REASONS_FAILED_VMENTRY, qualification, rip: this.vmcs.read(VMCS.GUEST_RIP) },
       false,
     );
+    // Entered from the TypeScript API: launch()/resume() run outside Cpu.run(), which clears
+    // stopRequest when it starts; hand the exit over at the first instruction boundary instead.
+    if (this.exitToCaller && this.cpu.stopRequest) {
+      this.deferredStop = this.cpu.stopRequest;
+      this.cpu.stopRequest = null;
+      this.cpu.vmxPollEvents = true;
+    }
   }
+
+  /** A VM-entry failure of an API entry, reported by the next Cpu.run(). */
+  private deferredStop: StopReason | null = null;
 
   private loadGuestState(v: VmcsAccess): void {
     const cpu = this.cpu;
@@ -279,7 +297,7 @@ export class Vmx implements VmxHooks {
     this.cr4Shadow = v.read(VMCS.CR4_READ_SHADOW);
     this.tscOffset = this.proc & C.CPU_BASED_USE_TSC_OFFSETTING ? signed64(v.read64(VMCS.TSC_OFFSET)) : 0;
 
-    cpu.cr0 = v.read(VMCS.GUEST_CR0) | 0;
+    cpu.cr0 = v.read(VMCS.GUEST_CR0) | CR0_ET; // ET is hard-wired to 1 (never modified by VM entry)
     cpu.cr3 = v.read(VMCS.GUEST_CR3) | 0;
     cpu.cr4 = v.read(VMCS.GUEST_CR4) | 0;
     const segs: [number, number, number, number, number][] = [
@@ -406,6 +424,8 @@ export class Vmx implements VmxHooks {
     for (let k = 0; k < count; k++) {
       const e = base + 16 * k;
       const index = this.cpu.mem.read32(e) >>> 0;
+      // Bits 63:32 of an entry are reserved (SDM 26.4): a set bit fails the load like a refused WRMSR.
+      if (this.cpu.mem.read32(e + 4) !== 0) return k + 1;
       const ok = this.cpu.writeMsr(index, this.cpu.mem.read32(e + 8), this.cpu.mem.read32(e + 12));
       if (!ok) return k + 1;
     }
@@ -449,6 +469,15 @@ export class Vmx implements VmxHooks {
     throw VMEXIT;
   }
 
+  /**
+   * For embedders: takes the CPU back from a guest at the current instruction boundary, as a
+   * preemption timer of 0 would (the guest state is saved; the exit reason is 52).
+   */
+  forceExit(): void {
+    if (!this.nonRoot) return;
+    this.performExit({ reason: EXIT_REASON.PREEMPTION_TIMER, qualification: 0 }, true);
+  }
+
   completeExit(): void {
     const exit = this.pendingExit;
     if (!exit) return;
@@ -480,8 +509,11 @@ export class Vmx implements VmxHooks {
     // Every VM exit clears the valid bit of the VM-entry interruption-information field.
     v.write(VMCS.VM_ENTRY_INTR_INFO_FIELD, v.read(VMCS.VM_ENTRY_INTR_INFO_FIELD) & ~C.INTR_INFO_VALID_MASK);
 
-    if (saveGuest) this.saveGuestState(v, rip);
-    this.storeMsrList();
+    // A VM-entry failure saves no guest state and does not use the VM-exit MSR-store area (SDM 26.8).
+    if (saveGuest) {
+      this.saveGuestState(v, rip);
+      this.storeMsrList();
+    }
     this.loadHostState(v);
     this.loadMsrList(VMCS.VM_EXIT_MSR_LOAD_ADDR, VMCS.VM_EXIT_MSR_LOAD_COUNT);
     cpu.cycles += cpu.cost.vmx.vmExit;
@@ -569,7 +601,7 @@ export class Vmx implements VmxHooks {
     cpu.timerDeadline = Number.POSITIVE_INFINITY;
     cpu.vmxPollEvents = false;
     this.tscOffset = 0;
-    cpu.cr0 = v.read(VMCS.HOST_CR0) | 0;
+    cpu.cr0 = v.read(VMCS.HOST_CR0) | CR0_ET;
     cpu.cr3 = v.read(VMCS.HOST_CR3) | 0;
     cpu.cr4 = v.read(VMCS.HOST_CR4) | 0;
     const code = 0xc09b;
@@ -618,6 +650,12 @@ export class Vmx implements VmxHooks {
   /** Per-instruction-boundary checks in non-root operation (run loop). Returns true after an exit. */
   pollEvents(): boolean {
     const cpu = this.cpu;
+    if (this.deferredStop) {
+      cpu.stopRequest = this.deferredStop;
+      this.deferredStop = null;
+      cpu.vmxPollEvents = false;
+      return true;
+    }
     if (!this.nonRoot) return false;
     if (cpu.cycles >= cpu.timerDeadline) {
       this.performExit({ reason: EXIT_REASON.PREEMPTION_TIMER, qualification: 0 }, true);
@@ -675,8 +713,10 @@ export class Vmx implements VmxHooks {
     const qual = cr | (access << 4) | ((access < 2 ? insn.rm : 0) << 8);
     const exit = () => this.exitFromInstruction(EXIT_REASON.CR_ACCESS, insn, qual);
     if (access === 2) {
-      // CLTS exits when the host owns TS and the shadow has it set.
-      return this.cr0Mask & 8 && this.cr0Shadow & 8 ? exit() : false;
+      // CLTS (SDM 25.3): exits when the host owns TS and the shadow has it set; when the host owns TS
+      // and the shadow has it clear, CLTS completes without changing CR0.TS (handled: return true).
+      if (!(this.cr0Mask & 8)) return false;
+      return this.cr0Shadow & 8 ? exit() : true;
     }
     if (cr === 3) {
       if (access === 1) return this.proc & C.CPU_BASED_CR3_STORE_EXITING ? exit() : false;

@@ -1,0 +1,41 @@
+// What an exit handler works with (KVM's struct kvm_vcpu, in miniature), and what it returns.
+
+import type { CostModel, Cpu, Machine, VmExitInfo, Vmx } from "@vmxlab/cpu";
+import type { Vm, VmStop } from "../vm.js";
+
+/**
+ * resume: re-enter the guest now (KVM's "return 1"); yield: give up the rest of the time slice;
+ * halt: the vCPU waits for an interrupt; stop: the VM is finished (vm.stop says why).
+ */
+export type ExitAction = "resume" | "yield" | "halt" | "stop";
+
+export interface ExitContext {
+  readonly machine: Machine;
+  readonly cpu: Cpu;
+  readonly vmx: Vmx;
+  readonly cost: CostModel;
+  readonly vm: Vm;
+  readonly exit: VmExitInfo;
+  /** Charges modeled hypervisor cycles for the handler's software work. */
+  charge(cycles: number): void;
+  /** Records what the handler did, in words (shown by --trace). */
+  note(text: string): void;
+  /** Ends the VM with a guest-visible stop or a diagnostic. */
+  stopVm(stop: VmStop): ExitAction;
+}
+
+export type ExitHandler = (ctx: ExitContext) => ExitAction;
+
+/** Advances GUEST_RIP past the exiting instruction (VM_EXIT_INSTRUCTION_LEN). */
+export function skipInstruction(ctx: ExitContext): void {
+  const rip = ctx.vmx.read(0x681e);
+  ctx.vmx.write(0x681e, (rip + ctx.exit.instructionLength) >>> 0);
+}
+
+/** Queues an exception for the next VM entry (VM_ENTRY_INTR_INFO_FIELD, hardware-exception type). */
+export function injectException(ctx: ExitContext, vector: number, errorCode?: number): void {
+  const hasCode = errorCode !== undefined;
+  ctx.vmx.write(0x4016, (vector | (3 << 8) | (hasCode ? 1 << 11 : 0) | 0x80000000) >>> 0);
+  if (hasCode) ctx.vmx.write(0x4018, errorCode);
+  ctx.charge(ctx.cost.hypervisor.exceptionInjection);
+}

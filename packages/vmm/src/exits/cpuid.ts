@@ -1,0 +1,52 @@
+// EXIT_REASON_CPUID (10): the virtual CPUID. The guest sees our own vendor string, the hypervisor
+// bit (leaf 1 ECX bit 31) and no VMX (nested virtualization is not offered), plus the hypervisor
+// leaves 0x40000000 (vendor "VMXLABHV    ") as KVM and Hyper-V provide.
+
+import type { ExitAction, ExitContext } from "./context.js";
+import { skipInstruction } from "./context.js";
+
+export const HYPERVISOR_VENDOR = "VMXlabHyperV";
+const CPUID_1_EDX = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 11) | (1 << 13) | (1 << 15);
+const HYPERVISOR_PRESENT = 1 << 31;
+
+function words(text: string): [number, number, number] {
+  const w = (k: number) => {
+    let v = 0;
+    for (let j = 0; j < 4; j++) v |= text.charCodeAt(k * 4 + j) << (8 * j);
+    return v >>> 0;
+  };
+  return [w(0), w(1), w(2)];
+}
+
+/** The virtual CPUID leaves: [eax, ebx, ecx, edx]. */
+export function virtualCpuid(leaf: number): [number, number, number, number] {
+  const [v0, v1, v2] = words(HYPERVISOR_VENDOR);
+  switch (leaf >>> 0) {
+    case 0:
+      return [1, v0, v2, v1];
+    case 1:
+      return [0x000306a9, 0x00010000, HYPERVISOR_PRESENT >>> 0, CPUID_1_EDX];
+    case 0x40000000:
+      return [0x40000001, v0, v1, v2];
+    case 0x40000001:
+      return [0, 0, 0, 0];
+    case 0x80000000:
+      return [0x80000000, 0, 0, 0];
+    default:
+      return [0, 0, 0, 0];
+  }
+}
+
+export function handleCpuid(ctx: ExitContext): ExitAction {
+  const r = ctx.cpu.regs;
+  const leaf = r[0]! >>> 0;
+  const [a, b, c, d] = virtualCpuid(leaf);
+  r[0] = a;
+  r[3] = b;
+  r[1] = c;
+  r[2] = d;
+  skipInstruction(ctx);
+  ctx.charge(ctx.cost.hypervisor.cpuid);
+  ctx.note(`virtual CPUID leaf 0x${leaf.toString(16)}`);
+  return "resume";
+}

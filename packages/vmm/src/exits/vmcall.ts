@@ -1,0 +1,48 @@
+// EXIT_REASON_VMCALL (18): the hypercall interface. EAX selects the call; the result is in EAX
+// (0 = success, -1 = unknown call or bad argument).
+//   EAX = 1 CONSOLE_WRITE: EBX = guest-physical address, ECX = length -> bytes to the VM console
+//   EAX = 2 YIELD: give up the rest of the time slice
+//   EAX = 3 TIME: EDX:EAX = the modeled cycle counter (the TSC the guest sees), ECX = cycles per second
+
+import type { ExitAction, ExitContext } from "./context.js";
+import { skipInstruction } from "./context.js";
+
+export const HYPERCALL = { CONSOLE_WRITE: 1, YIELD: 2, TIME: 3 } as const;
+
+export function handleVmcall(ctx: ExitContext): ExitAction {
+  const r = ctx.cpu.regs;
+  const call = r[0]! >>> 0;
+  skipInstruction(ctx);
+  ctx.charge(ctx.cost.hypervisor.hypercall);
+  switch (call) {
+    case HYPERCALL.CONSOLE_WRITE: {
+      const gpa = r[3]! >>> 0;
+      const length = r[1]! >>> 0;
+      if (length > 1 << 20 || !ctx.vm.memory.contains(gpa, length)) {
+        r[0] = -1;
+        ctx.note(`hypercall CONSOLE_WRITE: buffer 0x${gpa.toString(16)}+${length} outside guest memory, refused`);
+        return "resume";
+      }
+      for (const b of ctx.vm.memory.read(gpa, length)) ctx.vm.devices.console.portOut(0xe9, 1, b);
+      r[0] = 0;
+      ctx.note(`hypercall CONSOLE_WRITE ${length} bytes`);
+      return "resume";
+    }
+    case HYPERCALL.YIELD:
+      r[0] = 0;
+      ctx.note("hypercall YIELD");
+      return "yield";
+    case HYPERCALL.TIME: {
+      const tsc = ctx.cpu.readTsc();
+      r[0] = tsc % 0x1_0000_0000;
+      r[2] = Math.floor(tsc / 0x1_0000_0000);
+      r[1] = ctx.cpu.hz;
+      ctx.note("hypercall TIME");
+      return "resume";
+    }
+    default:
+      r[0] = -1;
+      ctx.note(`unknown hypercall ${call}`);
+      return "resume";
+  }
+}

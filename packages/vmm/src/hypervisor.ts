@@ -1,0 +1,460 @@
+// The type-1 hypervisor: it owns the whole emulated machine (no host OS), enters VMX operation,
+// creates VMs, and runs them one time slice at a time through the CPU's VMX, handling every VM exit
+// in TypeScript through one table of handlers indexed by exit reason (exits/table.ts).
+
+import {
+  vmxControls as C,
+  type CostModel,
+  EXIT_REASON,
+  exitReasonName,
+  isElf,
+  Machine,
+  parseElf32,
+  type RegisterSnapshot,
+  VMCS,
+  VMCS_REVISION_ID,
+  type VmExitInfo,
+} from "@vmxlab/cpu";
+import { VmDevices } from "./devices/vm-devices.js";
+import type { ExitAction, ExitContext } from "./exits/context.js";
+import { EXIT_HANDLERS } from "./exits/table.js";
+import { PAGE, PageAllocator } from "./memory/allocator.js";
+import { EptBuilder } from "./memory/ept-builder.js";
+import { EptMmu } from "./memory/ept-mmu.js";
+import { GuestMemory } from "./memory/guest-memory.js";
+import { ShadowMmu } from "./memory/shadow-mmu.js";
+import { describeExit } from "./trace.js";
+import { Vm, type VmConfig, type VmStop } from "./vm.js";
+import { setupVmcs } from "./vmcs-setup.js";
+
+export interface HypervisorOptions {
+  /** Cost-model profile ("recent", "nehalem") or a model. */
+  costModel?: CostModel | string;
+  /** Time slice, in modeled cycles, of a VM with weight 1 (default 250,000 = 83 µs at 3 GHz). */
+  sliceCycles?: number;
+  /** Memory the hypervisor keeps for itself (VMCS, EPT/shadow tables, bitmaps), in MiB (default 8). */
+  reservedMiB?: number;
+  /** Every byte a guest writes to its console (0xE9 or COM1). */
+  onConsole?: (vm: Vm, byte: number) => void;
+  /** Every VM exit, after it was handled (traces, debuggers). */
+  onExit?: (record: ExitRecord) => void;
+}
+
+/** One VM exit as the trace shows it. */
+export interface ExitRecord {
+  seq: number;
+  vm: string;
+  reason: number;
+  name: string;
+  qualification: number;
+  /** The qualification decoded in words ("OUT port 0xE9 size 1 value 0x41"). */
+  detail: string;
+  info: VmExitInfo;
+  guestEip: number;
+  /** What the handler did. */
+  handler: string;
+  action: ExitAction;
+  /** Modeled cycles of the round trip: hardware exit, handler, hardware entry (0 if the VM stopped). */
+  cycles: { exit: number; handler: number; entry: number; total: number };
+}
+
+export interface RunLimits {
+  /** Guest instructions per VM before it stops with "limit". */
+  maxInstructions?: number;
+  /** Total modeled cycles before every VM still running stops with "limit". */
+  maxCycles?: number;
+}
+
+const HOST_RESERVED_DEFAULT_MIB = 8;
+
+export class Hypervisor {
+  readonly machine: Machine;
+  readonly vms: Vm[] = [];
+  readonly cost: CostModel;
+  readonly sliceCycles: number;
+  private readonly allocator: PageAllocator;
+  private readonly hostCr3: number;
+  private readonly msrBitmap: number;
+  private readonly options: HypervisorOptions;
+  private exitSeq = 0;
+  private current: Vm | null = null;
+
+  constructor(configs: VmConfig[], options: HypervisorOptions = {}) {
+    if (configs.length === 0) throw new Error("a hypervisor needs at least one VM");
+    this.options = options;
+    const reserved = options.reservedMiB ?? HOST_RESERVED_DEFAULT_MIB;
+    const guestMiB = configs.reduce((sum, c) => sum + c.memoryMiB, 0);
+    this.machine = new Machine({
+      memoryMiB: reserved + guestMiB,
+      ...(options.costModel ? { costModel: options.costModel } : {}),
+    });
+    this.cost = this.machine.costModel;
+    this.sliceCycles = options.sliceCycles ?? 250_000;
+    const pages = this.machine.memory.size / PAGE;
+    // Page 0 stays unused so a null physical pointer never reaches a real structure.
+    this.allocator = new PageAllocator(1, pages - 1);
+    this.hostCr3 = this.buildHostPageDirectory();
+    this.msrBitmap = this.buildMsrBitmap();
+    this.enterVmxOperation();
+    configs.forEach((config, i) => {
+      this.vms.push(this.createVm(i, config));
+    });
+  }
+
+  private page(): number {
+    const p = this.allocator.allocate();
+    this.machine.memory.u8.fill(0, p, p + PAGE);
+    return p;
+  }
+
+  /** The host's own address space: identity-mapped with 4 MiB pages (what HOST_CR3 points to). */
+  private buildHostPageDirectory(): number {
+    const pd = this.page();
+    for (let k = 0; k < 1024; k++) this.machine.memory.write32(pd + 4 * k, ((k << 22) | 0x83) >>> 0);
+    return pd;
+  }
+
+  /** MSR bitmap: every MSR exits except the SYSENTER MSRs, which the VMCS switches anyway. */
+  private buildMsrBitmap(): number {
+    const page = this.page();
+    this.machine.memory.u8.fill(0xff, page, page + PAGE);
+    for (const msr of [0x174, 0x175, 0x176]) {
+      for (const base of [0, 2048]) {
+        const at = page + base + (msr >>> 3);
+        this.machine.memory.write8(at, this.machine.memory.read8(at) & ~(1 << (msr & 7)));
+      }
+    }
+    return page;
+  }
+
+  /** What a VMM's start-up code does: CR0/CR4 for VMX, IA32_FEATURE_CONTROL, VMXON. */
+  private enterVmxOperation(): void {
+    const cpu = this.machine.cpu;
+    cpu.cr0 = 0x80000031 | 0;
+    cpu.cr4 = (1 << 13) | (1 << 4);
+    cpu.cr3 = this.hostCr3;
+    cpu.writeMsr(0x3a, 5, 0);
+    const region = this.page();
+    this.machine.memory.write32(region, VMCS_REVISION_ID);
+    const r = this.machine.vmx.vmxon(region);
+    if (!r.ok) throw new Error("VMXON failed");
+  }
+
+  private createVm(id: number, config: VmConfig): Vm {
+    const machine = this.machine;
+    const cpu = machine.cpu;
+    const size = config.memoryMiB * 1024 * 1024;
+    const memory = new GuestMemory(machine.memory, this.allocator, size);
+    const vmcs = this.page();
+    machine.memory.write32(vmcs, VMCS_REVISION_ID);
+    let vmRef: Vm | null = null;
+    const devices = new VmDevices({
+      clock: { now: () => cpu.cycles, hz: cpu.hz },
+      memory,
+      ...(config.disk ? { disk: config.disk } : {}),
+      onConsole: (byte) => {
+        vmRef!.consoleBytes.push(byte);
+        this.options.onConsole?.(vmRef!, byte);
+      },
+      onExit: (value) => {
+        vmRef!.exitValue = value >>> 0;
+      },
+    });
+    const vm = new Vm(id, config, memory, vmcs, devices);
+    vmRef = vm;
+    if (vm.paging === "ept") {
+      const ept = new EptBuilder(machine.memory, this.allocator);
+      const mmu = new EptMmu(ept);
+      memory.onPopulate = (gpa, hpa) => mmu.map(gpa, hpa);
+      vm.mmu = mmu;
+    } else {
+      vm.mmu = new ShadowMmu(this, vm);
+    }
+    if (!config.lazyMemory || vm.paging === "shadow") memory.populateAll();
+    const entry = this.loadImage(vm);
+    const vmx = machine.vmx;
+    vmx.vmclear(vmcs);
+    vmx.vmptrld(vmcs);
+    setupVmcs(machine, vm.mmu.settings(vm), { cr3: this.hostCr3, msrBitmap: this.msrBitmap }, vm.vpid, entry);
+    return vm;
+  }
+
+  private loadImage(vm: Vm): number {
+    const { image, load, entry } = vm.config;
+    const name = vm.name;
+    if (isElf(image)) {
+      const elf = parseElf32(image, name);
+      for (const seg of elf.segments) {
+        if (!vm.memory.contains(seg.address, seg.memorySize)) {
+          throw new Error(
+            `${name}: segment at 0x${seg.address.toString(16)} does not fit in ${vm.config.memoryMiB} MiB`,
+          );
+        }
+        vm.memory.write(seg.address, seg.bytes);
+      }
+      return entry ?? elf.entry;
+    }
+    const at = load ?? 0x100000;
+    if (!vm.memory.contains(at, image.length)) {
+      throw new Error(
+        `${name}: image at 0x${at.toString(16)} (${image.length} bytes) does not fit in ${vm.config.memoryMiB} MiB`,
+      );
+    }
+    vm.memory.write(at, image);
+    return entry ?? at;
+  }
+
+  /** Host pages backing this VM's guest RAM plus the hypervisor's tables for it. */
+  hostPagesFor(vm: Vm): number {
+    return vm.memory.populatedPages + vm.mmu.tablePages + 1;
+  }
+
+  allocatePage(): number {
+    return this.page();
+  }
+
+  // ======================= running =======================
+
+  /** Runs every VM until each has stopped (or the limits are reached). */
+  run(limits: RunLimits = {}): void {
+    const cpu = this.machine.cpu;
+    const cycleLimit = limits.maxCycles === undefined ? Number.POSITIVE_INFINITY : cpu.cycles + limits.maxCycles;
+    let turn = 0;
+    for (;;) {
+      const live = this.vms.filter((vm) => vm.state !== "stopped");
+      if (live.length === 0) return;
+      if (cpu.cycles >= cycleLimit) {
+        for (const vm of live) this.finish(vm, { kind: "limit" });
+        return;
+      }
+      // Weighted round robin over runnable VMs; a halted VM becomes runnable when its interrupt is due.
+      let chosen: Vm | null = null;
+      for (let k = 0; k < this.vms.length; k++) {
+        const vm = this.vms[(turn + k) % this.vms.length]!;
+        if (vm.state === "halted" && this.wakeable(vm)) vm.state = "runnable";
+        if (vm.state === "runnable") {
+          chosen = vm;
+          turn = (turn + k + 1) % this.vms.length;
+          break;
+        }
+      }
+      if (!chosen) {
+        // Every live VM is halted: the CPU idles until the earliest virtual timer.
+        const next = Math.min(...live.map((vm) => vm.devices.advance(cpu.cycles)));
+        if (next === Number.POSITIVE_INFINITY) {
+          for (const vm of live) this.finish(vm, { kind: "halt" });
+          return;
+        }
+        cpu.cycles = Math.min(Math.max(cpu.cycles, next), cycleLimit);
+        continue;
+      }
+      this.runSlice(chosen, Math.min(cycleLimit, cpu.cycles + this.sliceCycles * chosen.weight), limits);
+    }
+  }
+
+  private wakeable(vm: Vm): boolean {
+    const next = vm.devices.advance(this.machine.cpu.cycles);
+    return vm.devices.pic.hasInterrupt() || next <= this.machine.cpu.cycles;
+  }
+
+  private switchTo(vm: Vm): void {
+    const cpu = this.machine.cpu;
+    if (this.current === vm) return;
+    if (this.current) this.saveVcpu(this.current);
+    this.machine.vmx.vmptrld(vm.vmcs);
+    cpu.regs.set(vm.regs);
+    cpu.cr2 = vm.cr2;
+    cpu.cycles += this.cost.hypervisor.vmSwitch;
+    vm.stats.hypervisorCycles += this.cost.hypervisor.vmSwitch;
+    this.current = vm;
+  }
+
+  private saveVcpu(vm: Vm): void {
+    vm.regs.set(this.machine.cpu.regs.subarray(0, 8));
+    vm.cr2 = this.machine.cpu.cr2;
+  }
+
+  /** One time slice of a VM: enter, handle exits, re-enter, until the slice ends or the VM blocks. */
+  private runSlice(vm: Vm, sliceEnd: number, limits: RunLimits): void {
+    const machine = this.machine;
+    const cpu = machine.cpu;
+    const vmx = machine.vmx;
+    this.switchTo(vm);
+    vm.stats.slices++;
+    for (;;) {
+      const next = vm.devices.advance(cpu.cycles);
+      this.injectPendingInterrupt(vm);
+      const until = Math.min(sliceEnd, next);
+      const unit = 2 ** 5; // IA32_VMX_MISC rate: the timer counts every 32 TSC cycles
+      vmx.write(VMCS.VMX_PREEMPTION_TIMER_VALUE, Math.max(0, Math.ceil((until - cpu.cycles) / unit)));
+      const beforeEntry = cpu.cycles;
+      const r = vm.launched ? vmx.resume() : vmx.launch();
+      if (!r.ok) {
+        this.finish(vm, {
+          kind: "error",
+          diagnostic: `VM entry failed: VM-instruction error ${r.invalid ? "(VMfailInvalid)" : r.error}`,
+        });
+        return;
+      }
+      vm.launched = true;
+      const entryCycles = cpu.cycles - beforeEntry;
+      const startInstret = cpu.instret;
+      const startCycles = cpu.cycles;
+      const budget =
+        limits.maxInstructions === undefined ? undefined : limits.maxInstructions - vm.stats.guestInstructions;
+      const stop = cpu.run(budget === undefined ? {} : { maxInstructions: Math.max(0, budget) });
+      vm.stats.guestInstructions += cpu.instret - startInstret;
+      const exitCost = vmx.nonRoot ? 0 : this.cost.vmx.vmExit;
+      vm.stats.guestCycles += cpu.cycles - startCycles - exitCost;
+      vm.stats.hypervisorCycles += entryCycles + exitCost;
+      if (stop.kind !== "vmexit") {
+        // The guest ran out of budget or halted with nothing to wake it: take the CPU back.
+        if (vmx.nonRoot) vmx.forceExit();
+        this.finish(
+          vm,
+          stop.kind === "limit"
+            ? { kind: "limit" }
+            : stop.kind === "halt"
+              ? { kind: "halt" }
+              : { kind: "error", diagnostic: `unexpected stop: ${stop.kind}` },
+        );
+        return;
+      }
+      const action = this.handleExit(vm, entryCycles, exitCost);
+      if (action === "resume") {
+        if (cpu.cycles >= sliceEnd) return;
+        continue;
+      }
+      if (action === "halt") vm.state = "halted";
+      return;
+    }
+  }
+
+  /** Injects the VM's pending virtual interrupt, or asks for an interrupt-window exit. */
+  private injectPendingInterrupt(vm: Vm): void {
+    const vmx = this.machine.vmx;
+    const proc = vmx.read(VMCS.CPU_BASED_VM_EXEC_CONTROL);
+    const pic = vm.devices.pic;
+    const alreadyInjecting = (vmx.read(VMCS.VM_ENTRY_INTR_INFO_FIELD) & 0x80000000) !== 0;
+    if (!pic.hasInterrupt() || alreadyInjecting) {
+      if (proc & C.CPU_BASED_INTR_WINDOW_EXITING) {
+        vmx.write(VMCS.CPU_BASED_VM_EXEC_CONTROL, proc & ~C.CPU_BASED_INTR_WINDOW_EXITING);
+      }
+      return;
+    }
+    const canTake =
+      (vmx.read(VMCS.GUEST_RFLAGS) & 0x200) !== 0 && (vmx.read(VMCS.GUEST_INTERRUPTIBILITY_INFO) & 3) === 0;
+    if (canTake) {
+      const vector = pic.acknowledge();
+      vmx.write(VMCS.VM_ENTRY_INTR_INFO_FIELD, (vector | 0x80000000) >>> 0);
+      vmx.write(VMCS.CPU_BASED_VM_EXEC_CONTROL, proc & ~C.CPU_BASED_INTR_WINDOW_EXITING);
+      this.machine.cpu.cycles += this.cost.hypervisor.interruptInjection;
+      vm.stats.hypervisorCycles += this.cost.hypervisor.interruptInjection;
+    } else {
+      vmx.write(VMCS.CPU_BASED_VM_EXEC_CONTROL, proc | C.CPU_BASED_INTR_WINDOW_EXITING);
+    }
+  }
+
+  private handleExit(vm: Vm, entryCycles: number, exitCycles: number): ExitAction {
+    const machine = this.machine;
+    const cpu = machine.cpu;
+    const info = machine.vmx.exitInfo();
+    const basic = info.reason & 0xffff;
+    const failedEntry = (info.reason & 0x80000000) !== 0;
+    vm.countExit(basic);
+    const notes: string[] = [];
+    let handlerCycles = this.cost.hypervisor.dispatch;
+    const ctx: ExitContext = {
+      machine,
+      cpu,
+      vmx: machine.vmx,
+      cost: this.cost,
+      vm,
+      exit: info,
+      charge: (n) => {
+        handlerCycles += n;
+      },
+      note: (text) => {
+        notes.push(text);
+      },
+      stopVm: (stop: VmStop) => {
+        this.finish(vm, stop);
+        return "stop";
+      },
+    };
+    const handler = failedEntry ? EXIT_HANDLERS[EXIT_REASON.INVALID_STATE] : EXIT_HANDLERS[basic];
+    const action: ExitAction = handler ? handler(ctx) : this.unexpectedExit(ctx);
+    cpu.cycles += handlerCycles;
+    vm.stats.hypervisorCycles += handlerCycles;
+    if (this.options.onExit) {
+      this.options.onExit({
+        seq: ++this.exitSeq,
+        vm: vm.name,
+        reason: info.reason,
+        name: exitReasonName(info.reason),
+        qualification: info.qualification,
+        detail: describeExit(info, vm),
+        info,
+        guestEip: info.guestRip,
+        handler: notes.join("; "),
+        action,
+        cycles: {
+          exit: exitCycles,
+          handler: handlerCycles,
+          entry: action === "resume" ? this.cost.vmx.vmEntry : 0,
+          total: exitCycles + handlerCycles + (action === "resume" ? this.cost.vmx.vmEntry : 0),
+        },
+      });
+    } else this.exitSeq++;
+    void entryCycles;
+    return action;
+  }
+
+  /** An exit no handler claims: stop that VM with the reason, qualification and a VMCS dump. */
+  private unexpectedExit(ctx: ExitContext): ExitAction {
+    const vmcs = this.machine.vmx.vmcs
+      .dump()
+      .filter((f) => f.value !== 0)
+      .map((f) => `  ${f.name.padEnd(30)} 0x${f.value.toString(16)}`)
+      .join("\n");
+    return ctx.stopVm({
+      kind: "error",
+      diagnostic: `unexpected VM exit ${ctx.exit.name} (${ctx.exit.reason}), qualification 0x${ctx.exit.qualification.toString(16)}, guest EIP 0x${ctx.exit.guestRip.toString(16)}\nVMCS:\n${vmcs}`,
+    });
+  }
+
+  /** Marks a VM stopped and records its final guest-visible registers. */
+  finish(vm: Vm, stop: VmStop): void {
+    if (vm.state === "stopped") return;
+    const vmx = this.machine.vmx;
+    if (this.current !== vm) this.switchTo(vm);
+    vm.stop = stop;
+    vm.state = "stopped";
+    vm.finalRegs = this.guestRegisters(vm);
+  }
+
+  /** The registers the guest sees (CR0/CR4 through the read shadows, CR3 as the guest loaded it). */
+  guestRegisters(vm: Vm): RegisterSnapshot {
+    const cpu = this.machine.cpu;
+    const vmx = this.machine.vmx;
+    if (this.current !== vm) this.switchTo(vm);
+    const shadowed = (actual: number, mask: number, shadow: number) => ((actual & ~mask) | (shadow & mask)) >>> 0;
+    const r = cpu.regs;
+    return {
+      eax: r[0]! >>> 0,
+      ebx: r[3]! >>> 0,
+      ecx: r[1]! >>> 0,
+      edx: r[2]! >>> 0,
+      esi: r[6]! >>> 0,
+      edi: r[7]! >>> 0,
+      ebp: r[5]! >>> 0,
+      esp: vmx.read(VMCS.GUEST_RSP),
+      eip: vmx.read(VMCS.GUEST_RIP),
+      eflags: vmx.read(VMCS.GUEST_RFLAGS),
+      cr0: shadowed(vmx.read(VMCS.GUEST_CR0), vmx.read(VMCS.CR0_GUEST_HOST_MASK), vmx.read(VMCS.CR0_READ_SHADOW)),
+      cr2: cpu.cr2 >>> 0,
+      cr3: (vm.mmu.guestCr3(vm) ?? vmx.read(VMCS.GUEST_CR3)) >>> 0,
+      cr4: shadowed(vmx.read(VMCS.GUEST_CR4), vmx.read(VMCS.CR4_GUEST_HOST_MASK), vmx.read(VMCS.CR4_READ_SHADOW)),
+    };
+  }
+}
