@@ -36,3 +36,5 @@ export type { FieldType, FieldWidth, VmcsField, VmcsFieldName } from "./vmx/vmcs
 export { fieldByEncoding, fieldByName, VMCS, VMCS_FIELDS } from "./vmx/vmcs-fields.js";
 export type { PendingExit, VmExitInfo, VmxResult } from "./vmx/vmx.js";
 export { Vmx } from "./vmx/vmx.js";
+export { disassemble, disassembleOne, formatInsn, formatListing, symbolResolver } from "./disasm/index.js";
+export type { DisasmLine, DisasmOptions, DisasmResult, DisassembleOptions, SymbolResolver } from "./disasm/index.js";

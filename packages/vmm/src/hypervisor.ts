@@ -23,6 +23,7 @@ import { EptBuilder } from "./memory/ept-builder.js";
 import { EptMmu } from "./memory/ept-mmu.js";
 import { GuestMemory } from "./memory/guest-memory.js";
 import { ShadowMmu } from "./memory/shadow-mmu.js";
+import { type GuestPagingView, guestInstructionText } from "./inspect.js";
 import { describeExit } from "./trace.js";
 import { Vm, type VmConfig, type VmStop } from "./vm.js";
 import { setupVmcs } from "./vmcs-setup.js";
@@ -51,6 +52,8 @@ export interface ExitRecord {
   detail: string;
   info: VmExitInfo;
   guestEip: number;
+  /** The exiting instruction, disassembled ("out dx,al"); "" for exits not caused by one. */
+  instruction: string;
   /** What the handler did. */
   handler: string;
   action: ExitAction;
@@ -320,7 +323,7 @@ export class Hypervisor {
         );
         return;
       }
-      const action = this.handleExit(vm, entryCycles, exitCost);
+      const action = this.handleExit(vm, exitCost);
       if (action === "resume") {
         if (cpu.cycles >= sliceEnd) return;
         continue;
@@ -355,7 +358,7 @@ export class Hypervisor {
     }
   }
 
-  private handleExit(vm: Vm, entryCycles: number, exitCycles: number): ExitAction {
+  private handleExit(vm: Vm, exitCycles: number): ExitAction {
     const machine = this.machine;
     const cpu = machine.cpu;
     const info = machine.vmx.exitInfo();
@@ -396,6 +399,9 @@ export class Hypervisor {
         detail: describeExit(info, vm),
         info,
         guestEip: info.guestRip,
+        instruction: info.instructionLength > 0 || basic === EXIT_REASON.EPT_VIOLATION || basic === EXIT_REASON.EXCEPTION_NMI
+          ? guestInstructionText(vm, this.pagingView(vm), info.guestRip)
+          : "",
         handler: notes.join("; "),
         action,
         cycles: {
@@ -406,7 +412,6 @@ export class Hypervisor {
         },
       });
     } else this.exitSeq++;
-    void entryCycles;
     return action;
   }
 
@@ -431,6 +436,12 @@ export class Hypervisor {
     vm.stop = stop;
     vm.state = "stopped";
     vm.finalRegs = this.guestRegisters(vm);
+  }
+
+  /** How the guest currently translates its linear addresses (its own CR0.PG, CR3, CR4.PSE). */
+  pagingView(vm: Vm): GuestPagingView {
+    const regs = this.guestRegisters(vm);
+    return { paging: (regs.cr0 & 0x80000000) !== 0, cr3: regs.cr3, pse: (regs.cr4 & 0x10) !== 0 };
   }
 
   /** The registers the guest sees (CR0/CR4 through the read shadows, CR3 as the guest loaded it). */

@@ -19,3 +19,5 @@ export type { Mmu, MmuVmcsSettings } from "./memory/mmu.js";
 export { describeExit } from "./trace.js";
 export type { PagingMode, VmConfig, VmState, VmStats, VmStop } from "./vm.js";
 export { Vm } from "./vm.js";
+export { guestInstructionText, guestLinearToPhysical, readGuestLinear } from "./inspect.js";
+export type { GuestPagingView } from "./inspect.js";

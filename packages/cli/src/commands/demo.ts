@@ -4,8 +4,8 @@
 import { examplePath, Machine } from "@vmxlab/cpu";
 import type { CommandSpec, ParsedArgs } from "../args.js";
 import type { Command, Io } from "../command.js";
+import { describeStop } from "../output.js";
 import { readInput } from "../program.js";
-import { describeStop } from "./run.js";
 
 export const demoSpec: CommandSpec = {
   name: "demo",

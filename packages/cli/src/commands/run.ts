@@ -1,17 +1,42 @@
-// vmxlab run: runs a guest program on the bare machine (later issues add --on type1|hosted).
+// vmxlab run: a guest program on the bare machine or in VMs on the type-1 hypervisor.
 
-import { Machine, type StopReason } from "@vmxlab/cpu";
 import type { CommandSpec, ParsedArgs } from "../args.js";
-import { CliError, type Command, type Io } from "../command.js";
-import { loadProgram } from "../program.js";
+import { UsageError } from "../args.js";
+import type { Command, Io } from "../command.js";
+import { loadProgram, readInput } from "../program.js";
+import { runBare } from "../run-bare.js";
+import { runType1 } from "../run-type1.js";
 
 export const runSpec: CommandSpec = {
   name: "run",
-  summary: "Run a guest program (.asm, flat binary or ELF32) on the emulated machine",
-  positionals: "FILE",
-  minPositionals: 1,
+  summary: "Run a guest program (.asm, flat binary or ELF32) on the bare machine or in VMs",
+  positionals: "[FILE]",
+  minPositionals: 0,
   maxPositionals: 1,
   options: [
+    {
+      name: "on",
+      type: "string",
+      value: "DESIGN",
+      description: "where to run it",
+      choices: ["bare", "type1"],
+      defaultText: "bare",
+    },
+    {
+      name: "paging",
+      type: "string",
+      value: "MODE",
+      description: "memory virtualization of the VMs",
+      choices: ["ept", "shadow"],
+      defaultText: "ept",
+    },
+    {
+      name: "vm",
+      type: "string",
+      value: "FILE",
+      multiple: true,
+      description: "run FILE as one more VM (with --on type1)",
+    },
     {
       name: "load",
       type: "address",
@@ -26,12 +51,13 @@ export const runSpec: CommandSpec = {
       description: "entry point",
       defaultText: "the load address; ELF: e_entry",
     },
-    { name: "mem", type: "integer", value: "MIB", description: "guest RAM in MiB", defaultText: "64" },
+    { name: "mem", type: "integer", value: "MIB", description: "guest RAM in MiB (per VM)", defaultText: "64" },
+    { name: "disk", type: "string", value: "FILE", description: "disk image for the VMs' block device (--on type1)" },
     {
       name: "max-instructions",
       type: "integer",
       value: "N",
-      description: 'stop after N instructions (stop kind "limit")',
+      description: 'stop after N guest instructions (stop kind "limit")',
     },
     {
       name: "cost-model",
@@ -44,111 +70,57 @@ export const runSpec: CommandSpec = {
     {
       name: "json",
       type: "boolean",
-      description: "print one JSON object (stop, console, regs, instructions, cycles) on stdout",
+      description: "print one JSON object (stop, console, regs, instructions, cycles, ...) on stdout",
+    },
+    { name: "trace", type: "boolean", description: "print one line per VM exit on stderr (--on type1)" },
+    {
+      name: "trace-json",
+      type: "string",
+      value: "FILE",
+      description: "write the VM-exit trace as JSON lines to FILE (--on type1)",
     },
   ],
   details: [
-    "Without --json the guest's console output (ports 0xE9 and COM1) streams to stdout and a one-line",
-    "summary goes to stderr. Exit status: the debug-exit value written to port 0xF4 (its low 8 bits),",
-    "0 after HLT, 1 after a shutdown (triple fault), 124 when --max-instructions ran out.",
+    "Without --json the guest's console output (ports 0xE9 and COM1) streams to stdout and a summary",
+    'goes to stderr; with several VMs each console line starts with "[name] ". Exit status: the',
+    "debug-exit value written to port 0xF4 (its low 8 bits), 0 after HLT, 1 after a shutdown or a",
+    "hypervisor error, 124 when --max-instructions ran out; with several VMs, the first non-zero one.",
   ].join("\n"),
 };
 
-export function exitStatus(stop: StopReason): number {
-  switch (stop.kind) {
-    case "debug-exit":
-      return stop.value & 0xff;
-    case "halt":
-      return 0;
-    case "shutdown":
-      return 1;
-    case "limit":
-      return 124;
-    default:
-      return 1;
+function run(args: ParsedArgs, io: Io): number {
+  const o = args.options;
+  const on = (o.on as string | undefined) ?? "bare";
+  const vmFiles = (o.vm as string[] | undefined) ?? [];
+  const files = [...args.positionals, ...vmFiles];
+  if (files.length === 0) throw new UsageError("missing FILE (or --vm FILE)");
+  if (on === "bare") {
+    for (const flag of ["vm", "paging", "trace", "trace-json", "disk"]) {
+      if (o[flag] !== undefined) throw new UsageError(`--${flag} needs --on type1`);
+    }
   }
-}
-
-export function describeStop(stop: StopReason): string {
-  switch (stop.kind) {
-    case "debug-exit":
-      return `debug-exit ${stop.value} (0x${stop.value.toString(16)})`;
-    case "shutdown":
-      return `shutdown: ${stop.diagnostic}`;
-    case "limit":
-      return "instruction limit reached";
-    case "breakpoint":
-      return `breakpoint at 0x${stop.address.toString(16)}`;
-    case "hook":
-      return `stopped by hook: ${stop.reason}`;
-    case "vmexit":
-      return `VM exit ${stop.reason}`;
-    default:
-      return stop.kind;
-  }
-}
-
-/** The JSON shape of issue #3's bare-machine contract. */
-export function stopJson(stop: StopReason): Record<string, unknown> {
-  switch (stop.kind) {
-    case "debug-exit":
-      return { kind: "debug-exit", value: stop.value };
-    case "shutdown":
-      return { kind: "shutdown", diagnostic: stop.diagnostic };
-    default:
-      return { kind: stop.kind };
-  }
-}
-
-function latin1(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return s;
-}
-
-async function run(args: ParsedArgs, io: Io): Promise<number> {
-  const file = args.positionals[0]!;
-  const json = args.options.json === true;
-  const program = loadProgram(file, io.cwd);
-  let machine: Machine;
-  try {
-    machine = new Machine({
-      memoryMiB: (args.options.mem as number | undefined) ?? 64,
-      costModel: (args.options["cost-model"] as string | undefined) ?? "recent",
-    });
-  } catch (error) {
-    throw new CliError((error as Error).message);
-  }
-  if (!json) machine.onConsole = (byte) => io.stdout(String.fromCharCode(byte));
-  try {
-    machine.load(program.bytes, {
-      name: file,
-      ...(args.options.load !== undefined
-        ? { load: args.options.load as number }
-        : program.origin !== undefined
-          ? { load: program.origin }
-          : {}),
-      ...(args.options.entry !== undefined ? { entry: args.options.entry as number } : {}),
-    });
-  } catch (error) {
-    throw new CliError((error as Error).message);
-  }
-  const max = args.options["max-instructions"] as number | undefined;
-  const stop = machine.run(max !== undefined ? { maxInstructions: max } : {});
-  const cpu = machine.cpu;
-  if (json) {
-    const out = {
-      stop: stopJson(stop),
-      console: latin1(machine.consoleOutput()),
-      regs: cpu.snapshotRegisters(),
-      instructions: cpu.instret,
-      cycles: cpu.cycles,
-    };
-    io.stdout(`${JSON.stringify(out)}\n`);
-  } else {
-    io.stderr(`vmxlab: ${describeStop(stop)}; ${cpu.instret} instructions, ${cpu.cycles} cycles\n`);
-  }
-  return exitStatus(stop);
+  const common = {
+    memoryMiB: (o.mem as number | undefined) ?? 64,
+    costModel: (o["cost-model"] as string | undefined) ?? "recent",
+    json: o.json === true,
+    ...(o.load !== undefined ? { load: o.load as number } : {}),
+    ...(o.entry !== undefined ? { entry: o.entry as number } : {}),
+    ...(o["max-instructions"] !== undefined ? { maxInstructions: o["max-instructions"] as number } : {}),
+  };
+  if (common.memoryMiB < 1 || common.memoryMiB > 2048) throw new UsageError("--mem must be 1-2048");
+  const programs = files.map((f) => loadProgram(f, io.cwd));
+  if (on === "bare") return runBare(programs[0]!, common, io);
+  return runType1(
+    programs,
+    {
+      ...common,
+      paging: ((o.paging as string | undefined) ?? "ept") as "ept" | "shadow",
+      trace: o.trace === true,
+      ...(o["trace-json"] !== undefined ? { traceJson: o["trace-json"] as string } : {}),
+      ...(o.disk !== undefined ? { disk: readInput(o.disk as string, io.cwd) } : {}),
+    },
+    io,
+  );
 }
 
 export const runCommand: Command = { spec: runSpec, run };

@@ -5,12 +5,12 @@ import type { OpcodeDef } from "../isa/types.js";
 import { effectiveAddress, encodeInstruction, InstructionSet, type ResolvedOperand } from "./encoder.js";
 import { type AsmError, AsmErrorList, StatementError } from "./errors.js";
 import {
+  addressVector,
   Cursor,
   describeFound,
   type EvalContext,
   type Expr,
   evaluate,
-  linearize,
   parseExpr,
   type Value,
 } from "./expr.js";
@@ -46,7 +46,7 @@ export interface AsmResult {
   bytes: Uint8Array;
   /** Address of bytes[0]. */
   origin: number;
-  /** Labels and equ constants by full name (local labels as "parent.local"). */
+  /** Labels and equ constants by full name (local labels as "parent.local"), as unsigned 32-bit values. */
   symbols: Map<string, number>;
   /** NASM-like listing: line number, address, bytes, source. */
   listing: string;
@@ -573,6 +573,11 @@ interface PassResult {
   /** Per statement: start offset and byte count. */
   spans: { offset: number; size: number }[];
   sizes: Map<string, number>;
+  errors: AsmError[];
+  /** Statement index of each error (for ordering). */
+  errorLines: number[];
+  /** Some expression used a symbol that had no value yet in this pass. */
+  sawUnknown: boolean;
 }
 
 const MAX_PASSES = 60;
@@ -588,8 +593,9 @@ class Assembly {
   private sizes = new Map<string, number>();
   private readonly history = new Map<string, number[]>();
   private readonly pessimized = new Set<string>();
-  readonly errors: AsmError[] = [];
-  readonly errorLines: number[] = [];
+  private errors: AsmError[] = [];
+  private errorLines: number[] = [];
+  private sawUnknown = false;
 
   constructor(
     private readonly set: InstructionSet,
@@ -606,6 +612,8 @@ class Assembly {
       this.recordSizes(r.sizes, pass);
       origin = r.origin;
       result = r;
+      // A stable pass that never met an unresolved symbol is exactly what the final pass would be.
+      if (stable && !r.sawUnknown) return r;
       if (stable) break;
     }
     return this.pass(origin, true);
@@ -628,6 +636,9 @@ class Assembly {
     this.addr = origin;
     this.out = [];
     this.sizes = new Map();
+    this.errors = [];
+    this.errorLines = [];
+    this.sawUnknown = false;
     let newOrigin = origin;
     const spans: { offset: number; size: number }[] = [];
     for (const stmt of this.parser.stmts) {
@@ -651,40 +662,49 @@ class Assembly {
             if (v.n < 0n || v.n > 0xffffffffn) throw new StatementError(stmt.body.col, "'org' address out of range");
             if (!v.unknown) newOrigin = v.n;
           } else {
-            this.emitBody(stmt.body, `${stmt.index}`, this.addr);
+            this.emitBody(stmt.body, stmt.index, -1, this.addr);
           }
         }
       } catch (e) {
         if (!(e instanceof StatementError)) throw e;
-        if (final) {
-          this.errors.push(makeError(stmt.pl, e.column, e.message));
-          this.errorLines.push(stmt.index);
-        }
+        this.errors.push(makeError(stmt.pl, e.column, e.message));
+        this.errorLines.push(stmt.index);
         this.out.length = offset;
         for (let i = 0; i < e.size; i++) this.out.push(0);
       }
       this.addr = origin + BigInt(this.out.length);
       spans.push({ offset, size: this.out.length - offset });
     }
-    return { bytes: this.out, symbols: this.symbols, origin: newOrigin, spans, sizes: this.sizes };
+    return {
+      bytes: this.out,
+      symbols: this.symbols,
+      origin: newOrigin,
+      spans,
+      sizes: this.sizes,
+      errors: this.errors,
+      errorLines: this.errorLines,
+      sawUnknown: this.sawUnknown,
+    };
   }
 
+  private readonly lookup = (name: string, col: number): Value | undefined => {
+    const cur = this.symbols.get(name);
+    if (cur) {
+      if (cur.value.unknown) this.sawUnknown = true;
+      return cur.value;
+    }
+    const prev = this.prev.get(name);
+    if (prev && !prev.value.unknown) return prev.value;
+    this.sawUnknown = true;
+    if (this.final) {
+      if (this.parser.defined.has(name)) throw new StatementError(col, `cannot resolve the value of '${name}'`);
+      throw new StatementError(col, `undefined symbol '${name}'`);
+    }
+    return undefined;
+  };
+
   private ctx(here: bigint): EvalContext {
-    return {
-      here,
-      start: this.origin,
-      lookup: (name, col) => {
-        const cur = this.symbols.get(name);
-        if (cur) return cur.value;
-        const prev = this.prev.get(name);
-        if (prev && !prev.value.unknown) return prev.value;
-        if (this.final) {
-          if (this.parser.defined.has(name)) throw new StatementError(col, `cannot resolve the value of '${name}'`);
-          throw new StatementError(col, `undefined symbol '${name}'`);
-        }
-        return undefined;
-      },
-    };
+    return { here, start: this.origin, lookup: this.lookup };
   }
 
   private eval(e: Expr, here: bigint): Value {
@@ -703,10 +723,12 @@ class Assembly {
     return Number(v.n);
   }
 
-  private emitBody(body: Body, key: string, here: bigint): void {
+  /** Emits one statement body; `key`/`iteration` identify the instance (for the size history). */
+  private emitBody(body: Body, key: number, iteration: number, here: bigint): void {
     switch (body.k) {
       case "insn": {
         const start = this.out.length;
+        const instance = iteration < 0 ? `${key}` : `${key}:${iteration}`;
         const bytes = encodeInstruction(this.set, {
           mnemonic: body.mnem,
           mnemonicCol: body.mnemCol,
@@ -717,10 +739,10 @@ class Assembly {
           lock: body.lock,
           segPrefix: body.seg,
           forceOpsize16: body.o16,
-          pessimize: this.pessimized.has(key),
+          pessimize: this.pessimized.has(instance),
         });
         for (const b of bytes) this.out.push(b);
-        this.sizes.set(key, this.out.length - start);
+        this.sizes.set(instance, this.out.length - start);
         return;
       }
       case "data":
@@ -733,7 +755,7 @@ class Assembly {
       }
       case "times": {
         const n = this.knownCount(body.count, here, body.col, "'times' count") ?? 0;
-        for (let i = 0; i < n; i++) this.emitBody(body.body, `${key}:${i}`, here);
+        for (let i = 0; i < n; i++) this.emitBody(body.body, key, i, here);
         return;
       }
       case "align": {
@@ -749,7 +771,7 @@ class Assembly {
         const offset = here - this.origin;
         const count = Number((n - (offset % n)) % n);
         if (body.fill) {
-          for (let i = 0; i < count; i++) this.emitBody(body.fill, `${key}:${i}`, here);
+          for (let i = 0; i < count; i++) this.emitBody(body.fill, key, i, here);
         } else {
           for (let i = 0; i < count; i++) this.out.push(body.zero ? 0 : 0x90);
         }
@@ -813,8 +835,8 @@ class Assembly {
       case "far":
         return { k: "far", seg: this.eval(o.seg, here), off: this.eval(o.off, here), col: o.col };
       case "mem": {
-        const lin = linearize(o.expr, this.ctx(here));
-        const ea = effectiveAddress(lin, { nosplit: o.nosplit, forceDisp: o.forceDisp, seg: o.seg }, o.col);
+        const vec = addressVector(o.expr, this.ctx(here));
+        const ea = effectiveAddress(vec, { nosplit: o.nosplit, forceDisp: o.forceDisp, seg: o.seg }, o.col);
         return { k: "mem", ea, size: o.size, far: o.far, col: o.col };
       }
     }
@@ -893,7 +915,7 @@ export function assembleWith(table: readonly OpcodeDef[], source: string, option
   const ordered = [
     ...pp.errors.map((e, i) => ({ e, at: pp.errorLines[i]!, phase: 0 })),
     ...parser.errors.map((e, i) => ({ e, at: parser.errorLines[i]!, phase: 1 })),
-    ...asm.errors.map((e, i) => ({ e, at: asm.errorLines[i]!, phase: 2 })),
+    ...result.errors.map((e, i) => ({ e, at: result.errorLines[i]!, phase: 2 })),
   ];
   ordered.sort((a, b) => a.at - b.at || a.phase - b.phase);
   const errors = ordered.map((o) => o.e);

@@ -4,7 +4,7 @@
 // encoding, then table order. Nothing here knows a particular instruction's encoding.
 import type { OpcodeDef, OperandKind } from "../isa/types.js";
 import { StatementError } from "./errors.js";
-import type { LinearAddress, Value } from "./expr.js";
+import type { AddressVector, Value } from "./expr.js";
 import { EBP_NUM, ESP_NUM, type Register, registerClassName } from "./registers.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -241,68 +241,69 @@ export class InstructionSet {
 
 const SCALES = new Set([1, 2, 4, 8]);
 
-/** Chooses base, index and scale for a memory operand the way NASM does. */
+/**
+ * Chooses base, index and scale for a memory operand the way NASM does: registers in NASM's order,
+ * the first one with coefficient 1 as the base unless the hint says otherwise, [eax*2] split into
+ * [eax+eax] and [eax*3/5/9] into [eax+eax*2/4/8] (unless `nosplit`), esp never an index.
+ */
 export function effectiveAddress(
-  lin: LinearAddress,
+  vec: AddressVector,
   opts: { nosplit: boolean; forceDisp: 8 | 32 | undefined; seg: number | undefined },
   col: number,
 ): EffectiveAddress {
-  for (const r of lin.regs) {
+  for (const r of vec.regs) {
     if (r.reg.cls !== "gpr") throw new StatementError(col, `register '${r.reg.name}' cannot be used in an address`);
     if (r.reg.size === 16) throw new StatementError(col, "16-bit addressing is not supported (use 32-bit registers)");
     if (r.reg.size !== 32) throw new StatementError(col, `register '${r.reg.name}' cannot be used in an address`);
     if (r.coef < 0n) throw new StatementError(col, `register '${r.reg.name}' cannot be subtracted in an address`);
   }
-  const ea: EffectiveAddress = {
-    base: -1,
-    index: -1,
-    scale: 1,
-    disp: lin.disp,
+  if (vec.regs.length > 2) throw new StatementError(col, "invalid effective address: too many registers");
+  let base: Register | undefined;
+  let index: Register | undefined;
+  let scale = 0n;
+  const [r0, r1] = vec.regs;
+  if (r0) {
+    if (r0.coef === 1n) base = r0.reg;
+    else [index, scale] = [r0.reg, r0.coef];
+  }
+  if (r1) {
+    if (base) [index, scale] = [r1.reg, r1.coef];
+    else if (r1.coef !== 1n)
+      throw new StatementError(col, "invalid effective address: only one register can be scaled");
+    else base = r1.reg;
+  }
+  const hint = vec.hint;
+  const hinted = (r: Register | undefined, type: string): boolean =>
+    r !== undefined && hint.reg === r && hint.type === type;
+  if (base && index && scale === 1n && base !== index && (hinted(base, "notbase") || hinted(index, "makebase"))) {
+    [base, index] = [index, base];
+  }
+  const keepIndex = opts.nosplit && hinted(base ?? index, "notbase");
+  if (base && !index && keepIndex && base.num !== ESP_NUM) {
+    // [nosplit eax*1]: an index without a base.
+    [index, scale, base] = [base, 1n, undefined];
+  } else if (!base && index) {
+    if (scale === 1n) [base, index] = [index, undefined];
+    else if (scale === 3n || scale === 5n || scale === 9n) [base, scale] = [index, scale - 1n];
+    else if (scale === 2n && !keepIndex) [base, scale] = [index, 1n];
+  }
+  if (index && index.num === ESP_NUM) {
+    if (scale !== 1n || base?.num === ESP_NUM) {
+      throw new StatementError(col, "invalid effective address: esp cannot be an index register");
+    }
+    [base, index] = [index, base];
+  }
+  if (index && !SCALES.has(Number(scale))) {
+    throw new StatementError(col, `invalid effective address: scale factor ${scale} is not 1, 2, 4 or 8`);
+  }
+  return {
+    base: base ? base.num : -1,
+    index: index ? index.num : -1,
+    scale: index ? Number(scale) : 1,
+    disp: vec.disp,
     forceDisp: opts.forceDisp,
     seg: opts.seg,
   };
-  const regs = lin.regs;
-  if (regs.length > 2) throw new StatementError(col, "invalid effective address: too many registers");
-  if (regs.length === 1) {
-    const r = regs[0]!;
-    const c = Number(r.coef);
-    const num = r.reg.num;
-    if (c === 1) {
-      if (opts.nosplit && lin.multiplied === r.reg && num !== ESP_NUM) ea.index = num;
-      else ea.base = num;
-    } else if (!opts.nosplit && (c === 2 || c === 3 || c === 5 || c === 9)) {
-      ea.base = num;
-      ea.index = num;
-      ea.scale = c - 1;
-    } else if (c === 2 || c === 4 || c === 8) {
-      ea.index = num;
-      ea.scale = c;
-    } else if (c === 3 || c === 5 || c === 9) {
-      ea.base = num;
-      ea.index = num;
-      ea.scale = c - 1;
-    } else {
-      throw new StatementError(col, `invalid effective address: scale factor ${r.coef} is not 1, 2, 4 or 8`);
-    }
-  } else if (regs.length === 2) {
-    let [a, b] = [regs[0]!, regs[1]!];
-    if (a.coef === 1n && b.coef === 1n) {
-      if (lin.multiplied === a.reg) [a, b] = [b, a];
-      if (b.reg.num === ESP_NUM) [a, b] = [b, a];
-    } else if (b.coef === 1n) {
-      [a, b] = [b, a];
-    } else if (a.coef !== 1n) {
-      throw new StatementError(col, "invalid effective address: only one register can be scaled");
-    }
-    ea.base = a.reg.num;
-    ea.index = b.reg.num;
-    ea.scale = Number(b.coef);
-    if (!SCALES.has(ea.scale)) {
-      throw new StatementError(col, `invalid effective address: scale factor ${b.coef} is not 1, 2, 4 or 8`);
-    }
-  }
-  if (ea.index === ESP_NUM) throw new StatementError(col, "invalid effective address: esp cannot be an index register");
-  return ea;
 }
 
 function signed32(v: bigint): number {
@@ -315,12 +316,8 @@ function checkRange32(v: Value, col: number, what: string): void {
   }
 }
 
-interface ModRmBytes {
-  bytes: number[];
-}
-
 /** Encodes ModRM (with the given reg field), SIB and displacement of a memory operand. */
-function encodeMemory(ea: EffectiveAddress, regField: number, pessimize: boolean, col: number): ModRmBytes {
+function encodeMemory(ea: EffectiveAddress, regField: number, pessimize: boolean, col: number): number[] {
   const out: number[] = [];
   const d = ea.disp;
   checkRange32(d, col, "displacement");
@@ -331,13 +328,13 @@ function encodeMemory(ea: EffectiveAddress, regField: number, pessimize: boolean
   if (ea.base < 0 && ea.index < 0) {
     out.push((regField << 3) | 5);
     push32(d.n);
-    return { bytes: out };
+    return out;
   }
   if (ea.base < 0) {
     out.push((regField << 3) | 4);
     out.push((Math.log2(ea.scale) << 6) | (ea.index << 3) | 5);
     push32(d.n);
-    return { bytes: out };
+    return out;
   }
   let dispSize: 0 | 8 | 32;
   const dv = signed32(d.n);
@@ -370,7 +367,7 @@ function encodeMemory(ea: EffectiveAddress, regField: number, pessimize: boolean
   }
   if (dispSize === 8) out.push(dv & 0xff);
   else if (dispSize === 32) push32(d.n);
-  return { bytes: out };
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -507,6 +504,9 @@ function operandFits(k: KindInfo, op: ResolvedOperand, opsize: number, form: For
   }
 }
 
+/** Operand classes coded in the ModRM byte. */
+const MODRM_CLASSES = new Set<KindClass>(["E", "G", "M", "R", "S", "C"]);
+
 const SIZE_STATING_REG = new Set<KindClass>(["G", "Z", "E", "R", "S", "fixed"]);
 
 /** The size an operand itself states (to imply the size of an unsized memory operand). */
@@ -563,8 +563,8 @@ function tryForm(
     kinds.forEach((k, i) => {
       const op = ops[i]!;
       if (op.k !== "mem" || op.size !== undefined || (k.cls !== "E" && k.cls !== "O")) return;
-      const need = kindSize(k, opsize);
       if (form.segMove) return;
+      const need = kindSize(k, opsize);
       if (k.size === "v") {
         // Control transfers (jmp [x], call [x]) default to the 32-bit operand size, as in NASM.
         const defaulted = form.def.endsBlock === true;
@@ -595,25 +595,25 @@ function tryForm(
   }
   out.push(...opc);
 
-  const needsModrm = !form.implicit && kinds.some((k) => "EGMRSC".includes(k.cls));
+  const needsModrm = !form.implicit && kinds.some((k) => MODRM_CLASSES.has(k.cls));
   if (def.modrm !== undefined) {
     out.push(def.modrm);
   } else if (needsModrm || def.ext !== undefined) {
     let regField = def.ext ?? 0;
-    let rmOp: ResolvedOperand | undefined;
-    kinds.forEach((k, i) => {
+    let rm: ResolvedOperand | undefined;
+    for (let i = 0; i < kinds.length && !form.implicit; i++) {
+      const k = kinds[i]!;
       const op = ops[i]!;
       if ((k.cls === "G" || k.cls === "S" || k.cls === "C") && op.k === "reg") regField = op.reg.num;
-      else if (k.cls === "E" || k.cls === "M" || k.cls === "R") rmOp = op;
-    });
-    const rm = rmOp as ResolvedOperand | undefined;
+      else if (k.cls === "E" || k.cls === "M" || k.cls === "R") rm = op;
+    }
     if (rm === undefined) {
       out.push(0xc0 | (regField << 3));
     } else if (rm.k === "reg") {
       out.push(0xc0 | (regField << 3) | rm.reg.num);
     } else if (rm.k === "mem") {
       try {
-        out.push(...encodeMemory(rm.ea, regField, req.pessimize, rm.col).bytes);
+        out.push(...encodeMemory(rm.ea, regField, req.pessimize, rm.col));
       } catch (e) {
         if (e instanceof StatementError) return new SoftFailure(e.column, e.message);
         throw e;
@@ -710,23 +710,17 @@ function immediateFailure(
   return undefined;
 }
 
-function rank(c: Candidate): number[] {
-  return [
-    c.penalty,
-    c.form.def.asmRank ?? 0,
-    c.bytes.length,
-    c.signExtImm ? 0 : 1,
-    c.unpreferredOrder ? 1 : 0,
-    c.form.index,
-    c.opsize === 32 ? 0 : 1,
-  ];
-}
-
+/** Candidate order: NASM's preferences, most important first. */
 function better(a: Candidate, b: Candidate): boolean {
-  const ra = rank(a);
-  const rb = rank(b);
-  for (let i = 0; i < ra.length; i++) if (ra[i]! !== rb[i]!) return ra[i]! < rb[i]!;
-  return false;
+  if (a.penalty !== b.penalty) return a.penalty < b.penalty;
+  const ra = a.form.def.asmRank ?? 0;
+  const rb = b.form.def.asmRank ?? 0;
+  if (ra !== rb) return ra < rb;
+  if (a.bytes.length !== b.bytes.length) return a.bytes.length < b.bytes.length;
+  if (a.signExtImm !== b.signExtImm) return a.signExtImm;
+  if (a.unpreferredOrder !== b.unpreferredOrder) return !a.unpreferredOrder;
+  if (a.form.index !== b.form.index) return a.form.index < b.form.index;
+  return a.opsize === 32 && b.opsize !== 32;
 }
 
 /** Encodes one instruction. Throws StatementError for operands no form takes. */

@@ -340,88 +340,166 @@ function binary(op: string, a: Value, b: Value, col: number): Value {
   }
 }
 
-/** A memory-operand expression reduced to registers with coefficients plus a constant. */
-export interface LinearAddress {
-  /** Registers in order of first appearance, with their total coefficients. */
+// ---------------------------------------------------------------------------------------------
+// Memory operands. NASM evaluates an address to a vector of terms kept in its internal type order
+// (registers by name, then the plain number, then label bases) and remembers a "hint": the first
+// register written is meant as the base, unless it was multiplied; the hint is lost as soon as two
+// terms of the same type are summed (e.g. [ecx+eax+6-1]). Base and index follow from both, so we
+// reproduce the vector and the hint.
+
+/** NASM's base-register hint. */
+export interface EaHint {
+  type: "none" | "makebase" | "notbase" | "summed";
+  reg: Register | undefined;
+}
+
+/** A memory operand's address as NASM sees it. */
+export interface AddressVector {
+  /** Registers with non-zero coefficients, in NASM's order (by name). */
   regs: { reg: Register; coef: bigint }[];
-  /** The first register that appeared in a multiplication (NASM's "not a base" hint). */
-  multiplied: Register | undefined;
+  hint: EaHint;
   disp: Value;
 }
 
-interface Lin {
-  regs: { reg: Register; coef: bigint }[];
-  multiplied: Register | undefined;
-  c: Value;
+/** A vector term: a register, the plain number ("S") or the section base of labels ("B"). */
+interface Term {
+  reg: Register | undefined;
+  kind: "R" | "S" | "B";
+  value: bigint;
 }
 
-function addLin(a: Lin, b: Lin, sign: bigint, ctx: EvalContext, col: number): Lin {
-  const regs = a.regs.map((r) => ({ ...r }));
-  for (const r of b.regs) {
-    const same = regs.find((x) => x.reg.name === r.reg.name);
-    if (same) same.coef += sign * r.coef;
-    else regs.push({ reg: r.reg, coef: sign * r.coef });
+function termOrder(a: Term, b: Term): number {
+  const rank = (t: Term): number => (t.kind === "R" ? 0 : t.kind === "S" ? 1 : 2);
+  const d = rank(a) - rank(b);
+  if (d !== 0 || a.kind !== "R") return d;
+  return a.reg!.name < b.reg!.name ? -1 : a.reg!.name > b.reg!.name ? 1 : 0;
+}
+
+class VectorEval {
+  readonly hint: EaHint = { type: "none", reg: undefined };
+  unknown = false;
+
+  constructor(private readonly ctx: EvalContext) {}
+
+  private simple(n: bigint): Term[] {
+    return [{ reg: undefined, kind: "S", value: wrap(n) }];
   }
-  const c = sign > 0n ? binary("+", a.c, b.c, col) : binary("-", a.c, b.c, col);
-  void ctx;
-  return { regs, multiplied: a.multiplied ?? b.multiplied, c };
-}
 
-function linear(e: Expr, ctx: EvalContext): Lin {
-  const hasReg = (x: Expr): boolean => {
-    switch (x.k) {
-      case "reg":
-        return true;
-      case "un":
-        return hasReg(x.a);
-      case "bin":
-        return hasReg(x.a) || hasReg(x.b);
-      case "cond":
-        return hasReg(x.c) || hasReg(x.a) || hasReg(x.b);
-      default:
-        return false;
+  private fromValue(v: Value): Term[] {
+    if (v.unknown) this.unknown = true;
+    if (v.reloc === 0) return this.simple(v.n);
+    return [
+      { reg: undefined, kind: "S", value: wrap(v.n - BigInt(v.reloc) * this.ctx.start) },
+      { reg: undefined, kind: "B", value: BigInt(v.reloc) },
+    ];
+  }
+
+  toValue(vec: readonly Term[]): Value {
+    let n = 0n;
+    let reloc = 0;
+    for (const t of vec) {
+      if (t.kind === "S") n += t.value;
+      else if (t.kind === "B") reloc += Number(t.value);
     }
-  };
-  if (!hasReg(e)) return { regs: [], multiplied: undefined, c: evaluate(e, ctx) };
-  switch (e.k) {
-    case "reg":
-      return { regs: [{ reg: e.reg, coef: 1n }], multiplied: undefined, c: { n: 0n, reloc: 0, unknown: false } };
-    case "un":
-      if (e.op === "+") return linear(e.a, ctx);
-      if (e.op === "-") {
-        const a = linear(e.a, ctx);
-        return {
-          regs: a.regs.map((r) => ({ reg: r.reg, coef: -r.coef })),
-          multiplied: a.multiplied,
-          c: binary("-", { n: 0n, reloc: 0, unknown: false }, a.c, e.col),
-        };
-      }
-      break;
-    case "bin":
-      if (e.op === "+" || e.op === "-") {
-        return addLin(linear(e.a, ctx), linear(e.b, ctx), e.op === "+" ? 1n : -1n, ctx, e.col);
-      }
-      if (e.op === "*") {
-        const aReg = hasReg(e.a);
-        const bReg = hasReg(e.b);
-        if (aReg && bReg) break;
-        const l = linear(aReg ? e.a : e.b, ctx);
-        const k = evaluate(aReg ? e.b : e.a, ctx);
-        return {
-          regs: l.regs.map((r) => ({ reg: r.reg, coef: r.coef * k.n })),
-          multiplied: l.multiplied ?? l.regs[0]?.reg,
-          c: binary("*", l.c, k, e.col),
-        };
-      }
-      break;
-    default:
-      break;
+    return { n: wrap(n + BigInt(reloc) * this.ctx.start), reloc, unknown: this.unknown };
   }
-  throw new StatementError(e.col, "invalid effective address: registers can only be added, subtracted or scaled");
+
+  /** Only a plain number (NASM's is_simple). */
+  private isSimple(vec: readonly Term[]): boolean {
+    return vec.every((t) => t.kind === "S" || t.value === 0n);
+  }
+
+  private simpleValue(vec: readonly Term[]): bigint {
+    return vec.find((t) => t.kind === "S")?.value ?? 0n;
+  }
+
+  private add(p: readonly Term[], q: readonly Term[]): Term[] {
+    const preserve = this.isSimple(p) || this.isSimple(q);
+    const out: Term[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < p.length && j < q.length) {
+      const c = termOrder(p[i]!, q[j]!);
+      if (c > 0) out.push(q[j++]!);
+      else if (c < 0) out.push(p[i++]!);
+      else {
+        const sum = wrap(p[i]!.value + q[j]!.value);
+        if (sum !== 0n) {
+          out.push({ ...p[i]!, value: sum });
+          this.hint.type = "summed";
+        }
+        i++;
+        j++;
+      }
+    }
+    for (; i < p.length; i++) if (preserve || p[i]!.value !== 0n) out.push(p[i]!);
+    for (; j < q.length; j++) if (preserve || q[j]!.value !== 0n) out.push(q[j]!);
+    return out;
+  }
+
+  private scale(vec: readonly Term[], k: bigint, affectHint: boolean): Term[] {
+    return vec.map((t) => {
+      if (affectHint && this.hint.type === "makebase" && t.kind === "R" && t.reg === this.hint.reg) {
+        this.hint.type = "notbase";
+      }
+      return { ...t, value: wrap(t.value * k) };
+    });
+  }
+
+  private scalar(e: Expr, vec: readonly Term[]): Value {
+    if (vec.some((t) => t.kind === "R" && t.value !== 0n)) {
+      throw new StatementError(e.col, "invalid effective address: registers can only be added, subtracted or scaled");
+    }
+    return this.toValue(vec);
+  }
+
+  eval(e: Expr): Term[] {
+    switch (e.k) {
+      case "reg":
+        if (this.hint.type === "none") {
+          this.hint.type = "makebase";
+          this.hint.reg = e.reg;
+        }
+        return [{ reg: e.reg, kind: "R", value: 1n }];
+      case "un": {
+        const a = this.eval(e.a);
+        if (e.op === "+") return a;
+        if (e.op === "-") return this.scale(a, -1n, false);
+        const v = this.scalar(e.a, a);
+        return this.fromValue(
+          evaluate({ k: "un", op: e.op, a: { k: "num", v: v.n, col: e.col }, col: e.col }, this.ctx),
+        );
+      }
+      case "bin": {
+        const a = this.eval(e.a);
+        const b = this.eval(e.b);
+        if (e.op === "+") return this.add(a, b);
+        if (e.op === "-") return this.add(a, this.scale(b, -1n, false));
+        if (e.op === "*") {
+          if (this.isSimple(a)) return this.scale(b, this.simpleValue(a), true);
+          if (this.isSimple(b)) return this.scale(a, this.simpleValue(b), true);
+          if (a.some((t) => t.kind === "R") || b.some((t) => t.kind === "R")) {
+            throw new StatementError(e.col, "invalid effective address: only one register can be scaled");
+          }
+        }
+        return this.fromValue(binary(e.op, this.scalar(e.a, a), this.scalar(e.b, b), e.col));
+      }
+      case "cond": {
+        const c = this.scalar(e.c, this.eval(e.c));
+        const a = this.eval(e.a);
+        const b = this.eval(e.b);
+        return c.n !== 0n ? a : b;
+      }
+      default:
+        return this.fromValue(evaluate(e, this.ctx));
+    }
+  }
 }
 
-/** Reduces a memory-operand expression to registers*coefficients + displacement. */
-export function linearize(e: Expr, ctx: EvalContext): LinearAddress {
-  const l = linear(e, ctx);
-  return { regs: l.regs.filter((r) => r.coef !== 0n), multiplied: l.multiplied, disp: l.c };
+/** Evaluates a memory operand's expression the way NASM does (see AddressVector). */
+export function addressVector(e: Expr, ctx: EvalContext): AddressVector {
+  const ev = new VectorEval(ctx);
+  const vec = ev.eval(e);
+  const regs = vec.filter((t) => t.kind === "R" && t.value !== 0n).map((t) => ({ reg: t.reg!, coef: t.value }));
+  return { regs, hint: { ...ev.hint }, disp: ev.toValue(vec) };
 }

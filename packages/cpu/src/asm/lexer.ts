@@ -254,7 +254,10 @@ export function lexLine(line: string): LexedLine {
     if (ch === ";") break;
     const col = i + 1;
     const push = (t: Omit<Token, "col" | "spaceBefore">): void => {
-      tokens.push({ ...t, col, spaceBefore: space });
+      const tok = t as Token;
+      tok.col = col;
+      tok.spaceBefore = space;
+      tokens.push(tok);
       space = false;
     };
     // Strings.
