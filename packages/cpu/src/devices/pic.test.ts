@@ -350,6 +350,17 @@ describe("Pic spurious interrupts", () => {
     expect(pic.hasInterrupt()).toBe(false);
   });
 
+  it("withdraws the cascade request when the slave IRQ is masked before acknowledge", () => {
+    const pic = new Pic();
+    initPic(pic);
+    pic.setIrq(12, true);
+    expect(pic.hasInterrupt()).toBe(true);
+    pic.portOut(0xa1, 1, 0x10);
+    expect(pic.hasInterrupt()).toBe(false);
+    pic.portOut(0xa1, 1, 0x00);
+    expect(pic.acknowledge()).toBe(0x2c);
+  });
+
   it("gives IRQ7 when acknowledged with nothing pending (e.g. masked after INTR)", () => {
     const pic = new Pic();
     initPic(pic);
