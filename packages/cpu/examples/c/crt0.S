@@ -55,5 +55,5 @@ __stack_bottom:
     .globl __stack_top
 __stack_top:
 
-    /* No executable stack note needed: link.ld discards .note.* anyway. */
+    /* Non-executable stack marker for the linker (link.ld discards notes). */
     .section .note.GNU-stack, "", @progbits

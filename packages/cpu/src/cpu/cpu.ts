@@ -19,7 +19,7 @@ import {
   TLB_NO_WRITE_USER,
   Tlb,
 } from "../memory/tlb.js";
-import { FAULT, NO_ERROR_CODE, VMEXIT } from "./fault.js";
+import { FAULT, NO_ERROR_CODE, RESTART, VMEXIT } from "./fault.js";
 import {
   L_ADC1,
   L_ADD,
@@ -40,6 +40,7 @@ import {
   CR0_PG,
   CR0_WP,
   CS,
+  DB,
   DF,
   EFLAGS_FIXED1,
   ESP,
@@ -56,6 +57,7 @@ import {
   REG32_NAMES,
   type Reg32Name,
   SF,
+  TF,
   UD,
   ZERO_REG,
   ZF,
@@ -263,6 +265,8 @@ export class Cpu implements LazyFlagState {
   pendingErrorCode = NO_ERROR_CODE;
   /** Linear address of the last page fault (becomes CR2 when the #PF is delivered). */
   faultLinear = 0;
+  /** Events delivered so far (the single-step trap is discarded after an instruction that delivered one). */
+  deliveries = 0;
   /** Nesting of event delivery, for #DF and triple-fault detection. */
   deliveryDepth = 0;
   /** Vector being delivered at each depth (for the diagnostic). */
@@ -947,7 +951,13 @@ export class Cpu implements LazyFlagState {
       }
       firstInstruction = false;
       const deadline = Math.min(cycleLimit, this.nextEventCycle, this.timerDeadline);
-      if (this.interruptShadow || this.hooks.instruction || this.hooks.memory || this.breakpoints.size > 0) {
+      if (
+        this.interruptShadow ||
+        this.fl & TF ||
+        this.hooks.instruction ||
+        this.hooks.memory ||
+        this.breakpoints.size > 0
+      ) {
         // Careful mode: one instruction at a time with every check.
         const budget = this.interruptShadow ? 1 : instrLimit - this.instret;
         this.interruptShadow = false;
@@ -996,6 +1006,7 @@ export class Cpu implements LazyFlagState {
    * A VM exit during delivery (EPT violation, an intercepted exception) is completed here.
    */
   deliver(vector: number, errorCode: number, kind: EventKind): void {
+    this.deliveries++;
     this.hooks.exception?.(vector, errorCode, kind);
     try {
       deliverEvent(this, vector, errorCode, kind);
@@ -1028,7 +1039,8 @@ export class Cpu implements LazyFlagState {
     while (block !== null) {
       const insns = block.insns;
       const n = insns.length;
-      if (this.cycles + block.cost >= deadline || this.instret + n > instrLimit) {
+      // nextEventCycle moves when the guest programs a timer inside the burst (OUT to the PIT).
+      if (this.cycles + block.cost >= Math.min(deadline, this.nextEventCycle) || this.instret + n > instrLimit) {
         this.runBlockStepwise(instrLimit - this.instret, deadline);
         return;
       }
@@ -1055,6 +1067,7 @@ export class Cpu implements LazyFlagState {
       if (this.stopRequest !== null || this.halted || this.interruptShadow || this.nmiPending || this.vmxPollEvents)
         return;
       if (this.fl & IF && this.pic !== null && this.pic.hasInterrupt()) return;
+      if (this.fl & TF) return; // POPF or IRET set TF: single-step from the next instruction on
       // Follow the successor link if it is still valid, else look the block up.
       const eip = this.eip;
       const epoch = this.tlb.epoch;
@@ -1101,10 +1114,19 @@ export class Cpu implements LazyFlagState {
             return;
           }
         }
+        // Single step: an instruction that starts with TF = 1 is followed by a #DB trap, unless it
+        // delivered an event itself (INT n, INT3 and INTO clear TF; the trap is discarded).
+        const singleStep = this.fl & TF;
+        const deliveries = this.deliveries;
         this.eip = (this.eip + i.len) | 0;
         i.exec(this, i);
         this.cycles += i.cost;
         this.instret++;
+        if (singleStep && this.deliveries === deliveries) {
+          this.deliver(DB, NO_ERROR_CODE, "exception");
+          k++;
+          break;
+        }
         if (this.cycles >= deadline || this.stopRequest) {
           k++;
           break;
@@ -1121,6 +1143,8 @@ export class Cpu implements LazyFlagState {
       this.deliver(this.pendingVector, this.pendingErrorCode, "exception");
     } else if (signal === VMEXIT) {
       this.vmx?.completeExit?.();
+    } else if (signal === RESTART) {
+      // The instruction's bytes were overwritten after it was decoded: EIP points at it; decode afresh.
     } else {
       throw signal;
     }

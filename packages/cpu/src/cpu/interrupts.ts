@@ -74,6 +74,10 @@ export function deliverEvent(cpu: Cpu, vector: number, errorCode: number, kind: 
       const second = cpu.pendingVector;
       const secondErr = cpu.pendingErrorCode;
       chain.push(`${eventName(second, secondErr, "exception")} while delivering it`);
+      // In VMX non-root operation an exception the exception bitmap intercepts exits (with the first
+      // event as IDT-vectoring information) before the double-fault rules apply (SDM Vol. 3C, 25.2).
+      const combines = v === DOUBLE_FAULT || isDoubleFault(v, second);
+      if (combines && cpu.vmx?.interceptEvent?.(second, secondErr, "exception")) return;
       if (v === DOUBLE_FAULT) {
         if (cpu.vmx?.tripleFault?.()) return;
         cpu.stopRequest = { kind: "shutdown", diagnostic: `triple fault: ${chain.join(", then ")}; shutdown` };
@@ -131,7 +135,7 @@ function deliverOnce(cpu: Cpu, vector: number, errorCode: number, kind: EventKin
   let sp: number;
   if (newCpl < cpu.cpl) {
     // Inner privilege: switch to the stack the TSS gives for the new level, then push SS:ESP first.
-    const stack = tssStack(cpu, newCpl);
+    const stack = tssStack(cpu, newCpl, ext);
     sp = stack.esp;
     const frame = [oldSs, oldEsp, eflags, oldCs, cpu.eip];
     if (hasError) frame.push(errorCode);
@@ -139,7 +143,7 @@ function deliverOnce(cpu: Cpu, vector: number, errorCode: number, kind: EventKin
       sp = (sp - 4) | 0;
       writeSystem32(cpu, sp, value);
     }
-    loadStackSegment(cpu, stack.ss, newCpl, 10);
+    loadStackSegment(cpu, stack.ss, newCpl, 10, ext);
   } else {
     sp = oldEsp;
     const frame = [eflags, oldCs, cpu.eip];

@@ -55,13 +55,18 @@ export function readSystem16(cpu: Cpu, linear: number): number {
   return readSystem32(cpu, linear) & 0xffff;
 }
 
-/** Reads the descriptor for `selector` from the GDT or LDT; #GP(selector) past the table limit. */
-export function readDescriptor(cpu: Cpu, selector: number, errorVector = GP): { desc: Descriptor; address: number } {
+/** Reads the descriptor for `selector` from the GDT or LDT; #GP(selector | ext) past the table limit. */
+export function readDescriptor(
+  cpu: Cpu,
+  selector: number,
+  errorVector = GP,
+  ext = 0,
+): { desc: Descriptor; address: number } {
   const index = selector & 0xfff8;
   const ldt = (selector & 4) !== 0;
   const base = ldt ? cpu.ldtrBase : cpu.gdtrBase;
   const limit = ldt ? cpu.ldtrLimit : cpu.gdtrLimit;
-  if ((ldt && cpu.ldtrAr & AR_UNUSABLE) || index + 7 > limit) cpu.fault(errorVector, selector & 0xfffc);
+  if ((ldt && cpu.ldtrAr & AR_UNUSABLE) || index + 7 > limit) cpu.fault(errorVector, (selector & 0xfffc) | ext);
   const address = (base + index) | 0;
   return { desc: decodeDescriptor(readSystem32(cpu, address), readSystem32(cpu, address + 4)), address };
 }
@@ -122,12 +127,16 @@ export function loadCodeSegment(cpu: Cpu, selector: number, desc: Descriptor, ne
   cpu.setCpl(newCpl);
 }
 
-/** Checks a code-segment descriptor as the target of a far JMP/CALL/RET/IRET or a gate. */
-export function checkCodeTarget(cpu: Cpu, selector: number, errorCode: number): Descriptor {
-  if ((selector & 0xfffc) === 0) cpu.fault(GP, errorCode & 3);
-  const { desc, address } = readDescriptor(cpu, selector);
-  if (!desc.codeOrData || !(desc.type & 8)) cpu.fault(GP, selector & 0xfffc);
-  if (!desc.present) cpu.fault(NP, selector & 0xfffc);
+/**
+ * Checks a code-segment descriptor as the target of a far JMP/CALL/RET/IRET or a gate. `ext` is the
+ * EXT bit of the error codes (1 when a gate is used for an event not caused by software).
+ */
+export function checkCodeTarget(cpu: Cpu, selector: number, ext: number): Descriptor {
+  ext &= 1;
+  if ((selector & 0xfffc) === 0) cpu.fault(GP, ext);
+  const { desc, address } = readDescriptor(cpu, selector, GP, ext);
+  if (!desc.codeOrData || !(desc.type & 8)) cpu.fault(GP, (selector & 0xfffc) | ext);
+  if (!desc.present) cpu.fault(NP, (selector & 0xfffc) | ext);
   markAccessed(cpu, address, desc);
   return desc;
 }
@@ -143,13 +152,16 @@ export function nullInaccessibleSegments(cpu: Cpu): void {
   }
 }
 
-/** Loads SS from a selector chosen by the processor (stack switch) with its checks. */
-export function loadStackSegment(cpu: Cpu, selector: number, cpl: number, faultVector: number): void {
-  if ((selector & 0xfffc) === 0) cpu.fault(faultVector, 0);
-  const { desc, address } = readDescriptor(cpu, selector, faultVector);
+/**
+ * Loads SS from a selector chosen by the processor (stack switch) with its checks. `ext` is the EXT
+ * bit of the error codes: 1 when the stack switch is for an event not caused by software.
+ */
+export function loadStackSegment(cpu: Cpu, selector: number, cpl: number, faultVector: number, ext = 0): void {
+  if ((selector & 0xfffc) === 0) cpu.fault(faultVector, ext);
+  const { desc, address } = readDescriptor(cpu, selector, faultVector, ext);
   const writableData = desc.codeOrData && !(desc.type & 8) && (desc.type & 2) !== 0;
-  if ((selector & 3) !== cpl || desc.dpl !== cpl || !writableData) cpu.fault(faultVector, selector & 0xfffc);
-  if (!desc.present) cpu.fault(SS_FAULT, selector & 0xfffc);
+  if ((selector & 3) !== cpl || desc.dpl !== cpl || !writableData) cpu.fault(faultVector, (selector & 0xfffc) | ext);
+  if (!desc.present) cpu.fault(SS_FAULT, (selector & 0xfffc) | ext);
   markAccessed(cpu, address, desc);
   setCache(cpu, SS, selector, desc);
 }
@@ -162,10 +174,10 @@ export function setFlatSegment(cpu: Cpu, seg: number, selector: number, ar: numb
   cpu.segAr[seg] = ar;
 }
 
-/** Reads the stack pointer for privilege level `cpl` from the 32-bit TSS. */
-export function tssStack(cpu: Cpu, cpl: number): { esp: number; ss: number } {
+/** Reads the stack pointer for privilege level `cpl` from the 32-bit TSS (#TS(TR | ext) past its limit). */
+export function tssStack(cpu: Cpu, cpl: number, ext = 0): { esp: number; ss: number } {
   const offset = 4 + cpl * 8;
-  if (cpu.trAr & AR_UNUSABLE || offset + 5 > cpu.trLimit) cpu.fault(10, cpu.trSel & 0xfffc); // #TS
+  if (cpu.trAr & AR_UNUSABLE || offset + 5 > cpu.trLimit) cpu.fault(10, (cpu.trSel & 0xfffc) | ext); // #TS
   return {
     esp: readSystem32(cpu, cpu.trBase + offset),
     ss: readSystem16(cpu, cpu.trBase + offset + 4),

@@ -21,12 +21,13 @@
 //   low then high and leave it high (the PIT does this); a high-then-low pulse is lost before INTA.
 //   While a line stays high no further request is made; it must fall and rise again. Level mode (LTIM)
 //   makes the IRR follow the line.
-// - The cascade: the slave's INT output drives the master's IR2. In edge mode the master keeps IR2
-//   latched once the slave's INT has risen, even if the slave's request then vanishes (this stands for
-//   the real window between the master committing to IR2 and the slave answering INTA). So a vanished
-//   slave request yields the slave's spurious vector (IRQ15 = slave base+7) with the master's IR2 in
-//   service (the OS EOIs the master only), and a vanished master request yields IRQ7 (master base+7)
-//   with nothing in service.
+// - The cascade: the slave's INT output drives the master's IR2. When a slave IRQ line falls before
+//   INTA, the master (in edge mode) keeps its IR2 request latched although the slave's INT fell; this
+//   stands for the real window between the master committing to IR2 and the slave answering INTA. So a
+//   vanished slave request yields the slave's spurious vector (IRQ15 = slave base+7) with the master's
+//   IR2 in service (the OS EOIs the master only), and a vanished master request yields IRQ7 (master
+//   base+7) with nothing in service. Other reasons for the slave's INT to fall (masking, ICW1)
+//   withdraw the master's IR2 request as on the real pair.
 // - INTA when no request is pending (e.g. the CPU masked it between INTR and INTA) also yields the
 //   master's spurious vector (base+7) with nothing put in service.
 // - `setIrq(2)` is routed to IRQ 9, as the PC/AT bus reroutes the old IRQ2 pin (the master's IR2 pin is
@@ -86,13 +87,9 @@ class Chip {
   rotateOnAutoEoi = false;
   lowestPriority = 7;
 
-  /** Input lines whose edge-triggered request stays latched when the line falls (the master's IR2). */
-  readonly cascadeLatch: number;
-
-  constructor(vectorBase: number, icw3: number, cascadeLatch: number) {
+  constructor(vectorBase: number, icw3: number) {
     this.vectorBase = vectorBase;
     this.icw3 = icw3;
-    this.cascadeLatch = cascadeLatch;
   }
 
   get levelTriggered(): boolean {
@@ -103,7 +100,8 @@ class Chip {
     return (this.icw1 & 0x02) !== 0;
   }
 
-  setLine(n: number, high: boolean): void {
+  /** Drives IR line n. `keepRequest`: a falling edge-triggered line keeps its latched request. */
+  setLine(n: number, high: boolean, keepRequest = false): void {
     const bit = 1 << n;
     if (high) {
       if ((this.lines & bit) === 0) {
@@ -112,8 +110,8 @@ class Chip {
       }
     } else if ((this.lines & bit) !== 0) {
       this.lines &= ~bit;
-      // The request is withdrawn if not yet acknowledged, except on an edge-latched cascade input.
-      if ((this.cascadeLatch & bit) === 0 || this.levelTriggered) this.irr &= ~bit;
+      // The request is withdrawn if not yet acknowledged.
+      if (!keepRequest || this.levelTriggered) this.irr &= ~bit;
     }
   }
 
@@ -297,8 +295,8 @@ export class Pic implements PortDevice, InterruptController, StatefulDevice<PicS
   /** Optional: called when the INTR output changes (e.g. to wake a halted CPU). */
   onIntrChange: ((asserted: boolean) => void) | undefined = undefined;
 
-  private readonly master = new Chip(0x08, 0x04, 0x04);
-  private readonly slave = new Chip(0x70, 0x02, 0);
+  private readonly master = new Chip(0x08, 0x04);
+  private readonly slave = new Chip(0x70, 0x02);
   private intr = false;
   private readonly lines: readonly IrqLine[];
 
@@ -319,9 +317,14 @@ export class Pic implements PortDevice, InterruptController, StatefulDevice<PicS
   setIrq(n: number, level: boolean): void {
     if (!Number.isInteger(n) || n < 0 || n > 15) throw new RangeError(`IRQ ${String(n)} is outside 0-15`);
     if (n === 2) n = 9;
-    if (n < 8) this.master.setLine(n, level);
-    else this.slave.setLine(n - 8, level);
-    this.update();
+    if (n < 8) {
+      this.master.setLine(n, level);
+      this.update();
+    } else {
+      this.slave.setLine(n - 8, level);
+      // A vanished slave request leaves the master's IR2 latched (see the file comment).
+      this.update(!level);
+    }
   }
 
   /** The IrqLine for IRQ n (stable identity per n). */
@@ -404,8 +407,8 @@ export class Pic implements PortDevice, InterruptController, StatefulDevice<PicS
   }
 
   /** Propagates the slave's INT to the master's IR2 and recomputes INTR. */
-  private update(): void {
-    this.master.setLine(2, this.slave.resolve() >= 0);
+  private update(holdCascade = false): void {
+    this.master.setLine(2, this.slave.resolve() >= 0, holdCascade);
     const intr = this.master.resolve() >= 0;
     if (intr !== this.intr) {
       this.intr = intr;

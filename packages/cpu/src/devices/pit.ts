@@ -27,12 +27,13 @@
 // Simplifications (documented):
 // - The count is loaded at the cycle of the write (a real 8254 loads it on the next CLK edge of a
 //   free-running clock); each load starts a fresh tick phase.
-// - The IRQ0 line is driven only at channel 0's OUT rising edges and at its mode 0/1 falling edges (count
-//   write / trigger). At each rising edge (the end of each mode 2/3 period, terminal count in modes
-//   0/1, the end of the mode 4/5 strobe) the PIT drives the line low then high and leaves it high, so an
-//   edge-triggered PIC latches exactly one request per edge. The one-tick low pulse of mode 2, the low
-//   half of mode 3 and the mode 4/5 strobe are visible in reads and the status byte but are not driven
-//   on the line.
+// - The IRQ0 line is driven only at channel 0's OUT rising edges and when OUT falls to wait for a
+//   mode 0/1 terminal count (mode 0 control word or count write, mode 1 trigger). At each rising edge
+//   (the end of each mode 2/3 period, terminal count in modes 0/1, the end of the mode 4/5 strobe) the
+//   PIT drives the line low then high and leaves it high: the PIC sees one rising edge, and the request
+//   stays asserted until INTA, which the 8259A model requires (a high-then-low pulse would be withdrawn
+//   before INTA). The one-tick low pulse of mode 2, the low half of mode 3 and the mode 4/5 strobe are
+//   visible in reads and the status byte but are not driven on the line.
 // - If several periods expired before advance() ran, they are coalesced into one IRQ0 edge; the
 //   `ticks` counter (saved in the state) still counts every expired period.
 // - Power-on state: all channels mode 0, LSB/MSB access, binary, no count loaded (not counting, count
@@ -90,6 +91,8 @@ export interface PitState {
   channels: PitChannelState[];
   /** Channel 0 OUT rising edges (IRQ0 periods) so far, counting coalesced ones. */
   ticks: number;
+  /** The level last driven on the IRQ0 line. */
+  irqLevel: boolean;
 }
 
 function powerOnChannel(): PitChannelState {
@@ -148,6 +151,8 @@ export class Pit implements PortDevice, TimedDevice, StatefulDevice<PitState> {
   private readonly hzBig: bigint;
   private channels: PitChannelState[] = [powerOnChannel(), powerOnChannel(), powerOnChannel()];
   private tickCount = 0;
+  /** The level the PIT last drove on the IRQ0 line. */
+  private line0 = false;
   private eventCycle = Number.POSITIVE_INFINITY;
 
   constructor(clock: Clock, irq0?: IrqLine, name = "pit") {
@@ -165,6 +170,7 @@ export class Pit implements PortDevice, TimedDevice, StatefulDevice<PitState> {
   reset(): void {
     this.channels = [powerOnChannel(), powerOnChannel(), powerOnChannel()];
     this.tickCount = 0;
+    this.line0 = false;
     this.eventCycle = Number.POSITIVE_INFINITY;
   }
 
@@ -229,6 +235,7 @@ export class Pit implements PortDevice, TimedDevice, StatefulDevice<PitState> {
     }
     this.tickCount += edges;
     this.updateEvent();
+    this.line0 = true;
     const irq = this.irq0;
     if (irq !== undefined) {
       irq(false);
@@ -334,7 +341,9 @@ export class Pit implements PortDevice, TimedDevice, StatefulDevice<PitState> {
   }
 
   private outLow(index: number): void {
-    if (index === 0 && this.irq0 !== undefined) this.irq0(false);
+    if (index !== 0 || !this.line0) return;
+    this.line0 = false;
+    if (this.irq0 !== undefined) this.irq0(false);
   }
 
   private loadCount(ch: PitChannelState, index: number, raw: number, now: number): void {
@@ -552,13 +561,14 @@ export class Pit implements PortDevice, TimedDevice, StatefulDevice<PitState> {
   // --- state -----------------------------------------------------------------------------------------
 
   saveState(): PitState {
-    return { channels: this.channels.map((ch) => ({ ...ch })), ticks: this.tickCount };
+    return { channels: this.channels.map((ch) => ({ ...ch })), ticks: this.tickCount, irqLevel: this.line0 };
   }
 
   loadState(state: PitState): void {
     if (state.channels.length !== 3) throw new Error("PitState must have 3 channels");
     this.channels = state.channels.map((ch) => ({ ...ch }));
     this.tickCount = state.ticks;
+    this.line0 = state.irqLevel;
     this.updateEvent();
   }
 }

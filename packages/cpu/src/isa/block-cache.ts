@@ -4,8 +4,14 @@
 // (self-modifying code stays correct); the TLB_CODE flag routes such writes to the slow path.
 
 import type { Cpu } from "../cpu/cpu.js";
+import { RESTART } from "../cpu/fault.js";
 import { decode } from "./decoder.js";
 import type { Insn } from "./insn.js";
+import type { Handler } from "./types.js";
+
+const restartStale: Handler = () => {
+  throw RESTART;
+};
 
 export const MAX_BLOCK = 64;
 const SLOTS = 1 << 14;
@@ -126,6 +132,9 @@ export class BlockCache {
       for (const b of list) {
         const slot = (b.phys ^ (b.phys >>> 14)) & (SLOTS - 1);
         if (this.slots[slot] === b) this.slots[slot] = null;
+        // The block may be the one running (a store into its next instructions): what is left of it
+        // must not run from the stale decode, so each instruction now restarts at its own EIP.
+        for (const i of b.insns) i.exec = restartStale;
       }
       this.byPage.delete(page);
       this.cpu.tlb.setCodeFlag(page, false);

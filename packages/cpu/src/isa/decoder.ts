@@ -155,12 +155,17 @@ export function decode(fetch: ByteFetch): Insn {
   const regField = (modrm >>> 3) & 7;
   const rmField = modrm & 7;
   let def: OpcodeDef | undefined;
-  // A row with a mandatory prefix wins when that prefix is present (66/F3 select VMX forms).
+  // The mandatory prefix of a two-byte-map form is the last F2/F3 if there is one, else 66 (as in the
+  // SDM's SSE/VMX encodings). In the 0F map, an F2/F3 that selects no form makes the opcode undefined.
+  const mandatory = lastRep !== 0 ? lastRep : sawOpsize ? 0x66 : 0;
+  const twoByteMap = key > 0xff;
+  const hasMandatoryRows =
+    twoByteMap && rows.some((r) => r.mandatoryPrefix !== undefined && (r.ext === undefined || r.ext === regField));
   for (const pass of [true, false]) {
+    if (!pass && hasMandatoryRows && lastRep !== 0) break;
     for (const row of rows) {
       if (pass !== (row.mandatoryPrefix !== undefined)) continue;
-      if (row.mandatoryPrefix === 0x66 && !sawOpsize) continue;
-      if ((row.mandatoryPrefix === 0xf3 || row.mandatoryPrefix === 0xf2) && lastRep !== row.mandatoryPrefix) continue;
+      if (pass && row.mandatoryPrefix !== mandatory) continue;
       if (row.ext !== undefined && row.ext !== regField) continue;
       if (row.modrm !== undefined && row.modrm !== modrm) continue;
       if (row.mod === "mem" && mod === 3) continue;
@@ -170,6 +175,7 @@ export function decode(fetch: ByteFetch): Insn {
     }
     if (def) break;
   }
+  if (def?.noPrefix && (sawOpsize || lastRep !== 0)) return invalid(k);
   if (!def) return invalid(k);
   if (def.mandatoryPrefix === 0x66) opsize = 32;
   if (def.mandatoryPrefix === 0xf3 || def.mandatoryPrefix === 0xf2) rep = REP_NONE;
@@ -184,6 +190,9 @@ export function decode(fetch: ByteFetch): Insn {
   // MOV to/from CRn ignores ModRM.mod: the operand is always a register (Intel SDM, MOV CR).
   const registerOnly = def.operands.includes("Rd");
   insn.mod = needsModrm && !registerOnly ? mod : 3;
+  // LOCK is only valid on the read-modify-write forms with a memory destination (Intel SDM, LOCK):
+  // anything else raises #UD when executed (the disassembler still shows the instruction).
+  if (lock && (insn.mod === 3 || (def.objdump?.hle !== "lock" && def.objdump?.hle !== "always"))) insn.exec = raiseUD;
   insn.reg = regField;
   insn.rm = rmField;
 

@@ -215,7 +215,7 @@ row("mov", 0x89, ops("Ev,Gv"), sized(movEG), "simple", { objdump: { hle: "releas
 row("mov", 0x8a, ops("Gb,Eb"), movGE(8), "simple");
 row("mov", 0x8b, ops("Gv,Ev"), sized(movGE), "simple");
 row("mov", 0x8c, ops("Ev,Sw"), sized(movESreg), "simple", { objdump: { rvMw: true } });
-row("lea", 0x8d, ops("Gv,M"), sized(lea), "simple");
+row("lea", 0x8d, ops("Gv,M"), sized(lea), "simple", { mod: "mem" });
 row("mov", 0x8e, ops("Sw,Ew"), movSregE, "system", { ...END, objdump: { rvMw: true } });
 row("pop", 0x8f, ops("Ev"), sized(popE), "stack", { ext: 0 });
 
@@ -326,9 +326,9 @@ row("dec", 0xfe, ops("Eb"), incDecE(-1, 8), "simple", { ext: 1, ...HLE });
 row("inc", 0xff, ops("Ev"), sized((b) => incDecE(1, b)), "simple", { ext: 0, ...HLE });
 row("dec", 0xff, ops("Ev"), sized((b) => incDecE(-1, b)), "simple", { ext: 1, ...HLE });
 row("call", 0xff, ops("Ev"), sized(callE), "branch", { ext: 2, ...END, ...NEAR });
-row("call", 0xff, ops("Mp"), sized((b) => farIndirect(b, true)), "branch", { ext: 3, ...END });
+row("call", 0xff, ops("Mp"), sized((b) => farIndirect(b, true)), "branch", { ext: 3, mod: "mem", ...END });
 row("jmp", 0xff, ops("Ev"), sized(jmpE), "branch", { ext: 4, ...END, ...NEAR });
-row("jmp", 0xff, ops("Mp"), sized((b) => farIndirect(b, false)), "branch", { ext: 5, ...END });
+row("jmp", 0xff, ops("Mp"), sized((b) => farIndirect(b, false)), "branch", { ext: 5, mod: "mem", ...END });
 row("push", 0xff, ops("Ev"), sized(pushE), "stack", { ext: 6 });
 
 // ---- 0F xx: two-byte opcodes ----
@@ -343,7 +343,9 @@ row("lidt", 0x0f01, ops("Ms"), loadTable("idt"), "system", { ext: 3, mod: "mem",
 row("invlpg", 0x0f01, ops("M"), invlpg, "system", { ext: 7, mod: "mem", ...END, objdump: { ptr: "BYTE" } });
 row("clts", 0x0f06, [], clts, "system", END);
 row("ud2", 0x0f0b, [], ud2, "simple", END);
+// 0F 1F /0 is the recommended multi-byte NOP; /1-/7 are reserved-NOPs that processors also execute as NOP.
 row("nop", 0x0f1f, ops("Ev"), sized(() => nop), "simple", { ext: 0 });
+for (let ext = 1; ext < 8; ext++) row("nop", 0x0f1f, ops("Ev"), sized(() => nop), "simple", { ext, decodeOnly: true });
 row("mov", 0x0f20, ops("Rd,Cd"), movFromCr, "system", END);
 row("mov", 0x0f22, ops("Cd,Rd"), movToCr, "system", END);
 row("wrmsr", 0x0f30, [], wrmsr, "system", END);

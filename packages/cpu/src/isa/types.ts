@@ -122,6 +122,8 @@ export interface OpcodeDef {
   asmRank?: number;
   /** The form is accepted by the decoder but the assembler never picks it (e.g. 82 aliases). */
   decodeOnly?: boolean;
+  /** A 66, F2 or F3 prefix makes the form undefined (#UD), e.g. VMREAD/VMWRITE. */
+  noPrefix?: boolean;
   /** Display details for the disassembler, which prints what `objdump -d -M intel` prints. */
   objdump?: ObjdumpStyle;
 }

@@ -172,15 +172,14 @@ def shape_of(insn):
     """Return (mnemonic, shape string) for one instruction."""
     prefixes, opcode, modrm = insn.prefixes, insn.opcode, insn.modrm
     opsize16 = 0x66 in prefixes
-    toks = insn.text.split(None, 1)
     words = insn.text.split()
     # leading textual prefixes (rep, lock, data16, segment names)
     k = 0
     while k < len(words) - 1 and words[k] in TEXT_PREFIXES:
         k += 1
     mnem = words[k]
-    rest = insn.text.split(None, k + 1)[k + 1] if len(insn.text.split(None, k + 1)) > k + 1 else ""
-    del toks
+    fields = insn.text.split(None, k + 1)
+    rest = fields[k + 1] if len(fields) > k + 1 else ""
     op0 = opcode[0] if len(opcode) == 1 else None
 
     # String instructions: name by element size, prefix by F3/F2.
@@ -419,7 +418,8 @@ def main(argv):
     w.append("")
     w.append("## 8-bit and 16-bit forms")
     w.append("")
-    w.append("The forms above with a byte or word operand (16-bit ones carry the `66` prefix):")
+    w.append("The forms above with a byte or word operand, `cl` shift counts and `imm16` included (the")
+    w.append("16-bit operations carry the `66` prefix); counts are -O0 / -O2:")
     w.append("")
     narrow = [s for s in all_shapes if re.search(r"\b(r8|m8|r16|m16|imm16|al|ax|cl|dx)\b", s)
               and "2-byte nop" not in s]
