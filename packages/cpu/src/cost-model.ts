@@ -106,6 +106,12 @@ export interface HostedCosts {
   schedulerTick: number;
   /** Host system call entry/exit for host processes. */
   syscall: number;
+  /**
+   * An MMIO exit the kernel module must send to user space: fetch the faulting instruction through
+   * the guest's page tables and decode it (size, direction, register) to fill kvm_run.mmio, and
+   * write a read's data back into the register when user space completes it.
+   */
+  mmioEmulation: number;
 }
 
 export interface CostModel {
@@ -145,6 +151,7 @@ const HOSTED_RECENT: HostedCosts = {
   contextSwitch: 2000,
   schedulerTick: 1500,
   syscall: 150,
+  mmioEmulation: 600,
 };
 
 const COMMON_INSTRUCTIONS: InstructionCosts = {
@@ -178,6 +185,7 @@ export const RECENT: CostModel = {
     "Hypervisor handlers: a CPUID round trip = vmExit 450 + dispatch 40 + cpuid 110 + vmEntry 400 = 1,000 cycles, matching the 1,018-1,110 measured for KVM",
     "Hosted hops: KVM_RUN return + re-entry about 1,100-1,300 cycles on AMD (LKML, Dec 2020, SVM KVM_RUN breakdown); user-space I/O round trip about 3.3x the in-kernel one (P. Bonzini, KVM list, 2019: inl_from_qemu vs inl_from_kernel)",
     "Host context switch ~2,000 cycles and getpid-class system call ~150 cycles: measured on this project's machines (shared/reference/performance.md)",
+    "Hosted MMIO emulation 600 cycles: an estimate, not a measurement (instruction fetch through the guest's page tables plus a decode, put between the CR-access and port-I/O emulation costs)",
   ],
   instructions: COMMON_INSTRUCTIONS,
   paging: { walkReference: 4, tlbFlush: 20 },

@@ -10,6 +10,8 @@ export * as registers from "./cpu/registers.js";
 export { REG32_NAMES, type Reg32Name } from "./cpu/registers.js";
 export type { StopKind, StopReason } from "./cpu/stop.js";
 export * from "./devices/index.js";
+export type { DisasmLine, DisasmOptions, DisasmResult, DisassembleOptions, SymbolResolver } from "./disasm/index.js";
+export { disassemble, disassembleOne, formatInsn, formatListing, symbolResolver } from "./disasm/index.js";
 export { examplePath } from "./examples.js";
 export { decode, decodeBytes } from "./isa/decoder.js";
 export { Insn } from "./isa/insn.js";
@@ -36,5 +38,3 @@ export type { FieldType, FieldWidth, VmcsField, VmcsFieldName } from "./vmx/vmcs
 export { fieldByEncoding, fieldByName, VMCS, VMCS_FIELDS } from "./vmx/vmcs-fields.js";
 export type { PendingExit, VmExitInfo, VmxResult } from "./vmx/vmx.js";
 export { Vmx } from "./vmx/vmx.js";
-export { disassemble, disassembleOne, formatInsn, formatListing, symbolResolver } from "./disasm/index.js";
-export type { DisasmLine, DisasmOptions, DisasmResult, DisassembleOptions, SymbolResolver } from "./disasm/index.js";

@@ -9,6 +9,7 @@ import type { Insn } from "../isa/insn.js";
 import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, createPageWalker, type PageWalker } from "../memory/paging.js";
 import type { PhysicalMemory } from "../memory/physical.js";
 import {
+  asidHash,
   TLB_CLEAN,
   TLB_CODE,
   TLB_MMIO,
@@ -224,6 +225,8 @@ export class Cpu implements LazyFlagState {
   /** Address-space id of the current context (0 = root / no VPID); tags TLB entries. */
   asid = 0;
   private asidTag = 0;
+  /** asidHash(asid): mixed into the TLB set index. */
+  private asidMix = 0;
   /** TLB flags that deny the current kind of access at the current CPL (recomputed on mode changes). */
   private readDeny = 0;
   private writeDeny = 0;
@@ -244,6 +247,10 @@ export class Cpu implements LazyFlagState {
   interruptShadow = false;
   /** The shadow comes from MOV SS / POP SS (VMLAUNCH then fails with error 26). */
   movSsShadow = false;
+  /** instret before the instruction that set the shadow (STI, MOV SS, a VM entry with blocking). */
+  shadowSetAt = 0;
+  /** Length of the INT n / INT3 / INTO being delivered (VM exits during software events report it). */
+  softwareInstructionLength = 0;
   /** Modeled cycle at which the VMX-preemption timer expires (Infinity when not armed). */
   timerDeadline = Number.POSITIVE_INFINITY;
   /** In VMX non-root operation with controls that need a check at every instruction boundary. */
@@ -636,6 +643,7 @@ export class Cpu implements LazyFlagState {
   setAsid(asid: number): void {
     this.asid = asid;
     this.asidTag = asid << 20;
+    this.asidMix = asidHash(asid);
     this.tlb.epoch++;
   }
 
@@ -675,7 +683,7 @@ export class Cpu implements LazyFlagState {
 
   private tlbPhys(linear: number, deny: number): number {
     const vpn = linear >>> 12;
-    const idx = vpn & this.tlbMask;
+    const idx = (vpn ^ this.asidMix) & this.tlbMask;
     if (this.tlbTag[idx] === (vpn | this.asidTag)) {
       const info = this.tlbInfo[idx]!;
       if ((info & deny) === 0) {
@@ -688,7 +696,7 @@ export class Cpu implements LazyFlagState {
 
   read8(linear: number): number {
     const vpn = linear >>> 12;
-    const idx = vpn & this.tlbMask;
+    const idx = (vpn ^ this.asidMix) & this.tlbMask;
     if (this.tlbTag[idx] === (vpn | this.asidTag)) {
       const info = this.tlbInfo[idx]!;
       if ((info & this.readDeny) === 0) {
@@ -702,7 +710,7 @@ export class Cpu implements LazyFlagState {
   read16(linear: number): number {
     if ((linear & 0xfff) !== 0xfff) {
       const vpn = linear >>> 12;
-      const idx = vpn & this.tlbMask;
+      const idx = (vpn ^ this.asidMix) & this.tlbMask;
       if (this.tlbTag[idx] === (vpn | this.asidTag)) {
         const info = this.tlbInfo[idx]!;
         if ((info & this.readDeny) === 0) {
@@ -717,7 +725,7 @@ export class Cpu implements LazyFlagState {
   read32(linear: number): number {
     if ((linear & 0xfff) <= 0xffc) {
       const vpn = linear >>> 12;
-      const idx = vpn & this.tlbMask;
+      const idx = (vpn ^ this.asidMix) & this.tlbMask;
       if (this.tlbTag[idx] === (vpn | this.asidTag)) {
         const info = this.tlbInfo[idx]!;
         if ((info & this.readDeny) === 0) {
@@ -732,7 +740,7 @@ export class Cpu implements LazyFlagState {
 
   write8(linear: number, value: number): void {
     const vpn = linear >>> 12;
-    const idx = vpn & this.tlbMask;
+    const idx = (vpn ^ this.asidMix) & this.tlbMask;
     if (this.tlbTag[idx] === (vpn | this.asidTag)) {
       const info = this.tlbInfo[idx]!;
       if ((info & this.writeDeny) === 0) {
@@ -747,7 +755,7 @@ export class Cpu implements LazyFlagState {
   write16(linear: number, value: number): void {
     if ((linear & 0xfff) !== 0xfff) {
       const vpn = linear >>> 12;
-      const idx = vpn & this.tlbMask;
+      const idx = (vpn ^ this.asidMix) & this.tlbMask;
       if (this.tlbTag[idx] === (vpn | this.asidTag)) {
         const info = this.tlbInfo[idx]!;
         if ((info & this.writeDeny) === 0) {
@@ -763,7 +771,7 @@ export class Cpu implements LazyFlagState {
   write32(linear: number, value: number): void {
     if ((linear & 0xfff) <= 0xffc) {
       const vpn = linear >>> 12;
-      const idx = vpn & this.tlbMask;
+      const idx = (vpn ^ this.asidMix) & this.tlbMask;
       if (this.tlbTag[idx] === (vpn | this.asidTag)) {
         const info = this.tlbInfo[idx]!;
         if ((info & this.writeDeny) === 0) {
@@ -960,9 +968,13 @@ export class Cpu implements LazyFlagState {
       ) {
         // Careful mode: one instruction at a time with every check.
         const budget = this.interruptShadow ? 1 : instrLimit - this.instret;
-        this.interruptShadow = false;
-        this.movSsShadow = false;
         this.runBlockStepwise(budget, deadline);
+        // The shadow covers exactly one instruction after the one that set it (a VM exit during that
+        // instruction saves it in the guest's interruptibility state).
+        if (this.interruptShadow && this.instret > this.shadowSetAt + 1) {
+          this.interruptShadow = false;
+          this.movSsShadow = false;
+        }
       } else {
         this.burst(deadline, instrLimit);
       }

@@ -118,6 +118,7 @@ export function loadDataSegment(cpu: Cpu, seg: number, selector: number): void {
   if (seg === SS) {
     cpu.interruptShadow = true; // MOV SS blocks interrupts for one instruction
     cpu.movSsShadow = true;
+    cpu.shadowSetAt = cpu.instret;
   }
 }
 

@@ -177,11 +177,18 @@ export function retFar(bits: number, withImm: boolean): Handler {
 // ---- interrupts ----
 
 /** INT n: a software interrupt; the gate's DPL must be >= CPL. */
-export const intN: Handler = (c, i) => c.deliver(i.imm & 0xff, NO_ERROR_CODE, "software");
+export const intN: Handler = (c, i) => {
+  c.softwareInstructionLength = i.len;
+  c.deliver(i.imm & 0xff, NO_ERROR_CODE, "software");
+};
 
-export const int3: Handler = (c) => c.deliver(BP, NO_ERROR_CODE, "software-exception");
+export const int3: Handler = (c, i) => {
+  c.softwareInstructionLength = i.len;
+  c.deliver(BP, NO_ERROR_CODE, "software-exception");
+};
 
-export const into: Handler = (c) => {
+export const into: Handler = (c, i) => {
+  c.softwareInstructionLength = i.len;
   if (c.flagOF()) c.deliver(OVERFLOW, NO_ERROR_CODE, "software-exception");
 };
 

@@ -326,6 +326,7 @@ export const sti: Handler = (c) => {
     c.fl |= IF;
     c.interruptShadow = true; // interrupts are recognized after the NEXT instruction
     c.movSsShadow = false;
+    c.shadowSetAt = c.instret;
   }
 };
 

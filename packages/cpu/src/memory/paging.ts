@@ -108,6 +108,7 @@ export function createPageWalker(cpu: Cpu): PageWalker {
       } else {
         const pdeGpa = ((cpu.cr3 & ~0xfff) | ((linear >>> 22) << 2)) >>> 0;
         const pdeHpa = structure(pdeGpa, ACCESS_READ, linear, ept);
+        const pdePerms = ept ? ept.lastPermissions : EPT_R | EPT_W | EPT_X;
         stats.walkReferences++;
         cpu.cycles += cpu.cost.paging.walkReference;
         const pde = mem.read32(pdeHpa);
@@ -129,11 +130,12 @@ export function createPageWalker(cpu: Cpu): PageWalker {
           if (!permitted(rw, us, write, user) || (fetch && smep && !user && us))
             return pageFault(linear, errBase | PFEC_P);
           const want = PTE_A | (write ? PTE_D : 0);
-          if ((pde & want) !== want) writeEntry(pdeGpa, pdeHpa, pde | want, linear, ept);
+          if ((pde & want) !== want) writeEntry(pdeGpa, pdeHpa, pde | want, linear, ept, pdePerms);
           entry = pde | want;
         } else {
           const pteGpa = ((pde & ~0xfff) | (((linear >>> 12) & 0x3ff) << 2)) >>> 0;
           const pteHpa = structure(pteGpa, ACCESS_READ, linear, ept);
+          const ptePerms = ept ? ept.lastPermissions : EPT_R | EPT_W | EPT_X;
           stats.walkReferences++;
           cpu.cycles += cpu.cost.paging.walkReference;
           const pte = mem.read32(pteHpa);
@@ -142,9 +144,9 @@ export function createPageWalker(cpu: Cpu): PageWalker {
           us = pde & pte & PTE_US;
           if (!permitted(rw, us, write, user) || (fetch && smep && !user && us))
             return pageFault(linear, errBase | PFEC_P);
-          if (!(pde & PTE_A)) writeEntry(pdeGpa, pdeHpa, pde | PTE_A, linear, ept);
+          if (!(pde & PTE_A)) writeEntry(pdeGpa, pdeHpa, pde | PTE_A, linear, ept, pdePerms);
           const want = PTE_A | (write ? PTE_D : 0);
-          if ((pte & want) !== want) writeEntry(pteGpa, pteHpa, pte | want, linear, ept);
+          if ((pte & want) !== want) writeEntry(pteGpa, pteHpa, pte | want, linear, ept, ptePerms);
           entry = pte | want;
           frame = (pte & ~0xfff) >>> 0;
         }
@@ -235,10 +237,13 @@ export function createPageWalker(cpu: Cpu): PageWalker {
     value: number,
     linear: number,
     ept: GuestPhysicalTranslator | null,
+    eptPermissions: number,
   ): void {
-    // Setting A/D bits is a write to the paging structure: under EPT it needs write permission too.
-    const target = ept ? ept.translate(gpa, ACCESS_WRITE, linear, false) : hpa;
-    cpu.mem.write32(target, value);
+    // Setting A/D bits writes the entry the walk just read, through the EPT translation that read
+    // established. It needs EPT write permission: without it, translating again as a write raises the
+    // EPT violation (the only case that walks EPT a second time).
+    if (ept && !(eptPermissions & EPT_W)) ept.translate(gpa, ACCESS_WRITE, linear, false);
+    cpu.mem.write32(hpa, value);
   }
 
   function pageFault(linear: number, errorCode: number): never {

@@ -28,6 +28,11 @@ export interface TlbStats {
   flushes: number;
 }
 
+/** The set index mixes the address-space id in, so two VPIDs using the same linear pages don't evict each other. */
+export function asidHash(asid: number): number {
+  return (asid << 7) ^ (asid << 13);
+}
+
 export class Tlb {
   readonly size: number;
   readonly mask: number;
@@ -47,7 +52,7 @@ export class Tlb {
   }
 
   fill(vpn: number, asid: number, info: number): void {
-    const idx = vpn & this.mask;
+    const idx = (vpn ^ asidHash(asid)) & this.mask;
     if (this.tag[idx] !== INVALID_TAG) {
       if (this.info[idx]! & TLB_LARGE) this.largeEntries--;
       this.epoch++;
@@ -59,7 +64,7 @@ export class Tlb {
 
   /** Side-effect-free lookup for debuggers: the info word, or undefined. */
   peek(vpn: number, asid: number): number | undefined {
-    const idx = vpn & this.mask;
+    const idx = (vpn ^ asidHash(asid)) & this.mask;
     return this.tag[idx] === (vpn | (asid << 20)) ? this.info[idx] : undefined;
   }
 
@@ -72,14 +77,14 @@ export class Tlb {
   /** INVLPG / INVVPID individual-address: drop the page holding `linear` for one ASID. */
   flushPage(linear: number, asid: number): void {
     const vpn = linear >>> 12;
-    const idx = vpn & this.mask;
+    const idx = (vpn ^ asidHash(asid)) & this.mask;
     const isLarge = this.tag[idx] === (vpn | (asid << 20)) && this.info[idx]! & TLB_LARGE;
     if (this.tag[idx] === (vpn | (asid << 20))) this.drop(idx);
     if (isLarge || this.largeEntries > 0) {
       // A 4 MiB page is cached as 4 KiB pieces: drop every piece of it.
       const first = vpn & ~0x3ff;
       for (let v = first; v < first + 1024; v++) {
-        const i = v & this.mask;
+        const i = (v ^ asidHash(asid)) & this.mask;
         if (this.tag[i] === (v | (asid << 20)) && this.info[i]! & TLB_LARGE) this.drop(i);
       }
     }

@@ -56,6 +56,9 @@ export class Ept implements GuestPhysicalTranslator {
   translate(gpa: number, access: number, linear: number, finalAccess: boolean): number {
     const cpu = this.vmx.cpu;
     const mem = cpu.mem;
+    // With A/D flags on, the processor's accesses to guest paging-structure entries are treated as
+    // writes: they need EPT write permission and set the dirty flag (Intel SDM Vol. 3C, 29.3.3.2).
+    const write = access === ACCESS_WRITE || (this.accessedDirty && !finalAccess);
     let table = this.pml4 >>> 0;
     let perms = 7;
     for (let level = 4; level >= 1; level--) {
@@ -74,9 +77,9 @@ export class Ept implements GuestPhysicalTranslator {
       perms &= p;
       if (this.accessedDirty && !(lo & EPT_ACCESSED)) mem.write32(address, lo | EPT_ACCESSED);
       if (leaf) {
-        const need = access === ACCESS_WRITE ? EPT_WRITE : access === ACCESS_FETCH ? EPT_EXEC : EPT_READ;
+        const need = write ? EPT_WRITE : access === ACCESS_FETCH ? EPT_EXEC : EPT_READ;
         if (!(perms & need)) return this.violation(gpa, access, linear, finalAccess, perms);
-        if (this.accessedDirty && access === ACCESS_WRITE && !(lo & EPT_DIRTY)) {
+        if (this.accessedDirty && write && !(lo & EPT_DIRTY)) {
           mem.write32(address, mem.read32(address) | EPT_DIRTY);
         }
         this.lastPermissions = perms;
@@ -89,12 +92,14 @@ export class Ept implements GuestPhysicalTranslator {
   }
 
   private violation(gpa: number, access: number, linear: number, finalAccess: boolean, perms: number): never {
-    const acc =
+    let acc =
       access === ACCESS_WRITE
         ? EPT_VIOLATION_ACC_WRITE
         : access === ACCESS_FETCH
           ? EPT_VIOLATION_ACC_INSTR
           : EPT_VIOLATION_ACC_READ;
+    // A paging-structure read treated as a write (A/D flags on) reports both (as KVM's nested EPT does).
+    if (this.accessedDirty && !finalAccess) acc |= EPT_VIOLATION_ACC_WRITE;
     const qualification =
       acc | (perms << 3) | EPT_VIOLATION_GVA_IS_VALID | (finalAccess ? EPT_VIOLATION_GVA_TRANSLATED : 0);
     return this.vmx.signalExit({

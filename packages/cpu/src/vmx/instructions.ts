@@ -4,13 +4,14 @@
 
 import type { Cpu } from "../cpu/cpu.js";
 import { materialize } from "../cpu/flags.js";
-import { AF, CF, CR4_VMXE, GP, OF, PF, SF, UD, ZERO_REG, ZF } from "../cpu/registers.js";
+import { AF, CF, CR4_VMXE, DS, EBP, ESP, GP, OF, PF, SF, SS, UD, ZERO_REG, ZF } from "../cpu/registers.js";
 import { readE, writeE } from "../exec/operands.js";
 import type { Insn } from "../isa/insn.js";
 import type { Handler } from "../isa/types.js";
 import { VMXERR } from "./controls.js";
 import { eptpProblem } from "./entry-checks.js";
 import { EXIT_REASON } from "./exit-reasons.js";
+import { fieldByEncoding } from "./vmcs-fields.js";
 import type { Vmx, VmxResult } from "./vmx.js";
 
 /** RFLAGS after a VMX instruction: CF = VMfailInvalid, ZF = VMfailValid, the other status flags 0. */
@@ -29,7 +30,9 @@ export function vmxInstructionInfo(i: Insn, reg2: number): number {
   if (i.mod === 3) info |= (1 << 10) | (i.rm << 3);
   else {
     info |= i.scale;
-    info |= (i.segOverride >= 0 ? i.segOverride : 3) << 15;
+    // Default segment: SS for an ESP- or EBP-based address, else DS.
+    const defaultSeg = i.base === ESP || i.base === EBP ? SS : DS;
+    info |= (i.segOverride >= 0 ? i.segOverride : defaultSeg) << 15;
     info |= i.index === ZERO_REG ? 1 << 22 : i.index << 18;
     info |= i.base === ZERO_REG ? 1 << 27 : i.base << 23;
   }
@@ -125,7 +128,10 @@ export const vmwrite: Handler = (c, i) => {
   const vmx = prologue(c, i, EXIT_REASON.VMWRITE);
   if (!vmx) return;
   c.cycles += c.cost.vmx.vmwrite;
-  report(c, vmx.vmwrite(c.regs[i.reg]! >>> 0, readE(c, i, 32)));
+  const encoding = c.regs[i.reg]! >>> 0;
+  // A memory operand is read only once the VMCS pointer and the field are known to be valid.
+  if (vmx.currentVmcs === -1 || !fieldByEncoding(encoding)) return report(c, vmx.vmwrite(encoding, 0));
+  report(c, vmx.vmwrite(encoding, readE(c, i, 32)));
 };
 
 function entry(launch: boolean): Handler {
@@ -170,10 +176,11 @@ export const invept: Handler = (c, i) => {
   if (!vmx) return;
   c.cycles += c.cost.vmx.invalidate;
   const type = c.regs[i.reg]! >>> 0;
+  // The type is checked before the descriptor is read.
+  if (type !== 1 && type !== 2) return report(c, failValid(vmx, VMXERR.INVALID_OPERAND_TO_INVEPT_INVVPID));
   const a = c.ea(i);
   const eptpLow = c.read32(a) >>> 0;
   const eptpHigh = c.read32((a + 4) | 0) >>> 0;
-  if (type !== 1 && type !== 2) return report(c, failValid(vmx, VMXERR.INVALID_OPERAND_TO_INVEPT_INVVPID));
   if (type === 1 && eptpProblem(eptpLow, eptpHigh))
     return report(c, failValid(vmx, VMXERR.INVALID_OPERAND_TO_INVEPT_INVVPID));
   for (const asid of vmx.guestAsids()) c.tlb.flushAsid(asid, false);
@@ -190,6 +197,7 @@ export const invvpid: Handler = (c, i) => {
   if (!vmx) return;
   c.cycles += c.cost.vmx.invalidate;
   const type = c.regs[i.reg]! >>> 0;
+  if (type > 3) return report(c, failValid(vmx, VMXERR.INVALID_OPERAND_TO_INVEPT_INVVPID));
   const a = c.ea(i);
   const d0 = c.read32(a) >>> 0;
   const d1 = c.read32((a + 4) | 0) >>> 0;

@@ -22,8 +22,24 @@ export const VMX_OPCODES: OpcodeDef[] = [
   { mnemonic: "vmlaunch", opcode: 0x0f01, modrm: 0xc2, operands: [], exec: vmlaunch, cost: "system", endsBlock: END },
   { mnemonic: "vmresume", opcode: 0x0f01, modrm: 0xc3, operands: [], exec: vmresume, cost: "system", endsBlock: END },
   { mnemonic: "vmxoff", opcode: 0x0f01, modrm: 0xc4, operands: [], exec: vmxoff, cost: "system", endsBlock: END },
-  { mnemonic: "vmread", opcode: 0x0f78, operands: ["Ed", "Gd"], exec: vmread, cost: "simple", endsBlock: END },
-  { mnemonic: "vmwrite", opcode: 0x0f79, operands: ["Gd", "Ed"], exec: vmwrite, cost: "simple", endsBlock: END },
+  {
+    mnemonic: "vmread",
+    opcode: 0x0f78,
+    operands: ["Ed", "Gd"],
+    exec: vmread,
+    cost: "simple",
+    endsBlock: END,
+    noPrefix: true,
+  },
+  {
+    mnemonic: "vmwrite",
+    opcode: 0x0f79,
+    operands: ["Gd", "Ed"],
+    exec: vmwrite,
+    cost: "simple",
+    endsBlock: END,
+    noPrefix: true,
+  },
   {
     mnemonic: "vmptrld",
     opcode: 0x0fc7,
@@ -75,6 +91,7 @@ export const VMX_OPCODES: OpcodeDef[] = [
     exec: invept,
     cost: "system",
     endsBlock: END,
+    objdump: { ptr: "OWORD" },
   },
   {
     mnemonic: "invvpid",
@@ -85,5 +102,6 @@ export const VMX_OPCODES: OpcodeDef[] = [
     exec: invvpid,
     cost: "system",
     endsBlock: END,
+    objdump: { ptr: "OWORD" },
   },
 ];

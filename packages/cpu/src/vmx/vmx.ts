@@ -95,8 +95,6 @@ export class Vmx implements VmxHooks {
   private vectoringError = 0;
   /** An exit signalled from inside an instruction, performed by completeExit(). */
   pendingExit: PendingExit | null = null;
-  /** Length of the instruction raising a software interrupt/exception (for RIP and exit info). */
-  softwareInstructionLength = 0;
   /** Every VM exit, for traces: set by the embedder (null costs nothing). */
   onExit: ((info: VmExitInfo) => void) | null = null;
   exitCount = 0;
@@ -254,7 +252,7 @@ export class Vmx implements VmxHooks {
       this.entryFailure(EXIT_REASON.INVALID_STATE, 0);
       return this.succeed();
     }
-    // Guest state is loaded first, then the VM-entry MSR-load list (SDM 26.3.2, 26.4): an MSR in
+    // Guest state is loaded first, then the VM-entry MSR-load list (SDM Vol. 3C, 27.3.2 and 27.4): an MSR in
     // the list overrides the guest-state field (IA32_SYSENTER_*).
     this.loadGuestState(v);
     const msrFailure = this.loadMsrList(VMCS.VM_ENTRY_MSR_LOAD_ADDR, VMCS.VM_ENTRY_MSR_LOAD_COUNT);
@@ -264,17 +262,30 @@ export class Vmx implements VmxHooks {
     }
     v.launched = true;
     this.injectEvent(v);
+    // Delivering the injected event can exit (EPT violation, triple fault) before any instruction.
+    this.deferApiStop();
     return this.succeed();
   }
 
   /** A VM entry that fails after the guest-state checks: host state is loaded, reason has bit 31. */
   private entryFailure(reason: number, qualification: number): void {
     this.performExit(
-      { reason: reason | C.VMX_EXIT_REASONS_FAILED_VMENTRY, qualification, rip: this.vmcs.read(VMCS.GUEST_RIP) },
+      {
+        reason: (reason | C.VMX_EXIT_REASONS_FAILED_VMENTRY) >>> 0,
+        qualification,
+        rip: this.vmcs.read(VMCS.GUEST_RIP),
+      },
       false,
     );
-    // Entered from the TypeScript API: launch()/resume() run outside Cpu.run(), which clears
-    // stopRequest when it starts; hand the exit over at the first instruction boundary instead.
+    this.deferApiStop();
+  }
+
+  /**
+   * An exit performed inside VM entry itself. Entered from the TypeScript API, launch()/resume() run
+   * outside Cpu.run(), which clears stopRequest when it starts; hand the exit over at the first
+   * instruction boundary instead.
+   */
+  private deferApiStop(): void {
     if (this.exitToCaller && this.cpu.stopRequest) {
       this.deferredStop = this.cpu.stopRequest;
       this.cpu.stopRequest = null;
@@ -295,7 +306,11 @@ export class Vmx implements VmxHooks {
     this.cr4Mask = v.read(VMCS.CR4_GUEST_HOST_MASK);
     this.cr0Shadow = v.read(VMCS.CR0_READ_SHADOW);
     this.cr4Shadow = v.read(VMCS.CR4_READ_SHADOW);
-    this.tscOffset = this.proc & C.CPU_BASED_USE_TSC_OFFSETTING ? signed64(v.read64(VMCS.TSC_OFFSET)) : 0;
+    // From the two halves: read64() as one double loses the low bits of a negative offset.
+    this.tscOffset =
+      this.proc & C.CPU_BASED_USE_TSC_OFFSETTING
+        ? (v.read(VMCS.TSC_OFFSET + 1) | 0) * 0x1_0000_0000 + v.read(VMCS.TSC_OFFSET)
+        : 0;
 
     cpu.cr0 = v.read(VMCS.GUEST_CR0) | CR0_ET; // ET is hard-wired to 1 (never modified by VM entry)
     cpu.cr3 = v.read(VMCS.GUEST_CR3) | 0;
@@ -336,6 +351,7 @@ export class Vmx implements VmxHooks {
     const intr = v.read(VMCS.GUEST_INTERRUPTIBILITY_INFO);
     cpu.interruptShadow = (intr & (C.GUEST_INTR_STATE_STI | C.GUEST_INTR_STATE_MOV_SS)) !== 0;
     cpu.movSsShadow = (intr & C.GUEST_INTR_STATE_MOV_SS) !== 0;
+    cpu.shadowSetAt = cpu.instret - 1;
     cpu.halted = v.read(VMCS.GUEST_ACTIVITY_STATE) === C.GUEST_ACTIVITY_HLT;
 
     this.nonRoot = true;
@@ -384,7 +400,16 @@ export class Vmx implements VmxHooks {
     } else kind = "exception";
     this.injecting = true;
     if (type === C.INTR_TYPE_HARD_EXCEPTION && vector === PAGE_FAULT) cpu.faultLinear = cpu.cr2;
-    cpu.deliver(vector, error, kind);
+    try {
+      cpu.deliver(vector, error, kind);
+    } catch (signal) {
+      // A fault while delivering an injected software interrupt or exception is a fault of the
+      // "instruction" at GUEST_RIP, as for INT n (Intel SDM Vol. 3C, 27.6.1.1): deliver it from there.
+      if (signal !== FAULT) throw signal;
+      this.injecting = false;
+      cpu.eip = v.read(VMCS.GUEST_RIP) | 0;
+      cpu.deliver(cpu.pendingVector, cpu.pendingErrorCode, "exception");
+    }
     this.injecting = false;
   }
 
@@ -424,7 +449,7 @@ export class Vmx implements VmxHooks {
     for (let k = 0; k < count; k++) {
       const e = base + 16 * k;
       const index = this.cpu.mem.read32(e) >>> 0;
-      // Bits 63:32 of an entry are reserved (SDM 26.4): a set bit fails the load like a refused WRMSR.
+      // Bits 63:32 of an entry are reserved (SDM Vol. 3C, 27.4): a set bit fails the load like a refused WRMSR.
       if (this.cpu.mem.read32(e + 4) !== 0) return k + 1;
       const ok = this.cpu.writeMsr(index, this.cpu.mem.read32(e + 8), this.cpu.mem.read32(e + 12));
       if (!ok) return k + 1;
@@ -482,6 +507,16 @@ export class Vmx implements VmxHooks {
     const exit = this.pendingExit;
     if (!exit) return;
     this.pendingExit = null;
+    // An exit while delivering INT n / INT3 / INTO is reported on the instruction itself, with its
+    // length (Intel SDM Vol. 3C, 28.2.4: IDT-vectoring information of a software event).
+    const type = (this.vectoringInfo >>> 8) & 7;
+    if (this.vectoringInfo & C.INTR_INFO_VALID_MASK && (type === 4 || type === 5 || type === 6)) {
+      const len = this.cpu.softwareInstructionLength;
+      exit.rip = (this.cpu.eip - len) | 0;
+      exit.instructionLength = len;
+      // The INT does not retire: the run loop counts it when its handler returns, so take it back here.
+      this.cpu.instret--;
+    }
     this.performExit(exit, true);
   }
 
@@ -509,7 +544,7 @@ export class Vmx implements VmxHooks {
     // Every VM exit clears the valid bit of the VM-entry interruption-information field.
     v.write(VMCS.VM_ENTRY_INTR_INFO_FIELD, v.read(VMCS.VM_ENTRY_INTR_INFO_FIELD) & ~C.INTR_INFO_VALID_MASK);
 
-    // A VM-entry failure saves no guest state and does not use the VM-exit MSR-store area (SDM 26.8).
+    // A VM-entry failure saves no guest state and does not use the VM-exit MSR-store area (SDM Vol. 3C, 27.8).
     if (saveGuest) {
       this.saveGuestState(v, rip);
       this.storeMsrList();
@@ -683,6 +718,11 @@ export class Vmx implements VmxHooks {
     return this.nonRoot && (this.pin & C.PIN_BASED_EXT_INTR_MASK) !== 0;
   }
 
+  /**
+   * Whether an instruction in non-root operation exits (then the exit has happened). True also
+   * means "the instruction's effect is complete" when VMX changes it without an exit (CLTS with a
+   * host-owned TS): the caller then does nothing more.
+   */
   intercept(reason: number, insn: Insn, a: number, b: number): boolean {
     switch (reason) {
       case EXIT_REASON.CPUID:
@@ -713,7 +753,7 @@ export class Vmx implements VmxHooks {
     const qual = cr | (access << 4) | ((access < 2 ? insn.rm : 0) << 8);
     const exit = () => this.exitFromInstruction(EXIT_REASON.CR_ACCESS, insn, qual);
     if (access === 2) {
-      // CLTS (SDM 25.3): exits when the host owns TS and the shadow has it set; when the host owns TS
+      // CLTS (SDM Vol. 3C, 26.3): exits when the host owns TS and the shadow has it set; when the host owns TS
       // and the shadow has it clear, CLTS completes without changing CR0.TS (handled: return true).
       if (!(this.cr0Mask & 8)) return false;
       return this.cr0Shadow & 8 ? exit() : true;
@@ -820,7 +860,7 @@ export class Vmx implements VmxHooks {
         const type = kind === "exception" ? C.INTR_TYPE_HARD_EXCEPTION : C.INTR_TYPE_SOFT_EXCEPTION;
         const hasError = errorCode !== NO_ERROR_CODE;
         const info = vector | (type << 8) | (hasError ? C.INTR_INFO_DELIVER_CODE_MASK : 0) | C.INTR_INFO_VALID_MASK;
-        const len = software ? this.softwareInstructionLength : 0;
+        const len = software ? cpu.softwareInstructionLength : 0;
         this.performExit(
           {
             reason: EXIT_REASON.EXCEPTION_NMI,
@@ -872,9 +912,4 @@ export class Vmx implements VmxHooks {
 
   /** VM exit the guest's VMX instruction or VMCALL causes (used by ./instructions.ts). */
   static readonly FAULT = FAULT;
-}
-
-/** A 64-bit two's-complement value (as an unsigned number) to a signed number. */
-function signed64(v: number): number {
-  return v >= 2 ** 63 ? v - 2 ** 64 : v;
 }
