@@ -5,6 +5,7 @@
 import { type CostModel, DEFAULT_COST_MODEL } from "../cost-model.js";
 import type { AccessSize, InterruptController } from "../devices/device.js";
 import { type Block, BlockCache } from "../isa/block-cache.js";
+import { COMPILE_THRESHOLD, compileBlock } from "../isa/block-compiler.js";
 import type { Insn } from "../isa/insn.js";
 import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, createPageWalker, type PageWalker } from "../memory/paging.js";
 import type { PhysicalMemory } from "../memory/physical.js";
@@ -280,6 +281,8 @@ export class Cpu implements LazyFlagState {
   readonly deliveryChain: number[] = [];
   /** EIP of the instruction that started the current block (fault recovery). */
   blockEip = 0;
+  /** Index of the instruction a compiled block is executing (which one faulted). */
+  blockPos = 0;
 
   constructor(
     mem: PhysicalMemory,
@@ -1060,13 +1063,24 @@ export class Cpu implements LazyFlagState {
       const last = n - 1;
       let k = 0;
       try {
-        for (; k < last; k++) {
-          const i = insns[k]!;
+        const compiled = block.compiled;
+        if (compiled !== null) {
+          this.blockPos = 0;
+          try {
+            compiled(this);
+          } finally {
+            k = this.blockPos;
+          }
+        } else {
+          if (++block.runs >= COMPILE_THRESHOLD) block.compiled = compileBlock(block);
+          for (; k < last; k++) {
+            const i = insns[k]!;
+            i.exec(this, i);
+          }
+          const i = insns[last]!;
+          this.eip = (startEip + block.length) | 0;
           i.exec(this, i);
         }
-        const i = insns[last]!;
-        this.eip = (startEip + block.length) | 0;
-        i.exec(this, i);
       } catch (signal) {
         this.cycles += block.costBefore[k]!;
         this.instret += k;

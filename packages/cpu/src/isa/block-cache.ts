@@ -5,6 +5,7 @@
 
 import type { Cpu } from "../cpu/cpu.js";
 import { RESTART } from "../cpu/fault.js";
+import type { CompiledBlock } from "./block-compiler.js";
 import { decode } from "./decoder.js";
 import type { Insn } from "./insn.js";
 import type { Handler } from "./types.js";
@@ -35,6 +36,9 @@ export interface Block {
   link0: Block | null;
   linkEip1: number;
   link1: Block | null;
+  /** Times the block ran through the interpretive loop, and its compiled form once it is hot. */
+  runs: number;
+  compiled: CompiledBlock | null;
 }
 
 export class BlockCache {
@@ -118,6 +122,8 @@ export class BlockCache {
       link0: null,
       linkEip1: -1,
       link1: null,
+      runs: 0,
+      compiled: null,
     };
   }
 
