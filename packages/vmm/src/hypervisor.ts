@@ -3,7 +3,6 @@
 // in TypeScript through one table of handlers indexed by exit reason (exits/table.ts).
 
 import {
-  vmxControls as C,
   type CostModel,
   EXIT_REASON,
   exitReasonName,
@@ -17,13 +16,14 @@ import {
 } from "@vmxlab/cpu";
 import { VmDevices } from "./devices/vm-devices.js";
 import type { ExitAction, ExitContext } from "./exits/context.js";
+import { injectPendingInterrupt } from "./exits/events.js";
 import { EXIT_HANDLERS } from "./exits/table.js";
+import { type GuestPagingView, guestInstructionText, guestRegisterSnapshot } from "./inspect.js";
 import { PAGE, PageAllocator } from "./memory/allocator.js";
 import { EptBuilder } from "./memory/ept-builder.js";
 import { EptMmu } from "./memory/ept-mmu.js";
 import { GuestMemory } from "./memory/guest-memory.js";
 import { ShadowMmu } from "./memory/shadow-mmu.js";
-import { type GuestPagingView, guestInstructionText } from "./inspect.js";
 import { describeExit } from "./trace.js";
 import { Vm, type VmConfig, type VmStop } from "./vm.js";
 import { setupVmcs } from "./vmcs-setup.js";
@@ -66,6 +66,25 @@ export interface RunLimits {
   maxInstructions?: number;
   /** Total modeled cycles before every VM still running stops with "limit". */
   maxCycles?: number;
+  /**
+   * Called after each VM exit was handled: return true to pause there (run() returns "paused" in
+   * VMX root operation, before the VM is entered again). Debuggers and viewers step exit by exit.
+   */
+  pauseOnExit?: (record: ExitRecord) => boolean;
+}
+
+/**
+ * How run() ended: every VM stopped ("done"), or it paused ("paused"): after an exit that
+ * pauseOnExit chose, or inside a guest because a CPU hook or breakpoint stopped the CPU (the VM then
+ * stays in VMX non-root operation). The next run() continues from a pause exactly where it left off:
+ * a paused run and an unpaused one reach the same states.
+ */
+export type RunResult = "done" | "paused";
+
+/** Where a paused run() is: inside the guest ("guest") or in the hypervisor after a handled exit ("exit"). */
+export interface PausePoint {
+  vm: Vm;
+  at: "guest" | "exit";
 }
 
 const HOST_RESERVED_DEFAULT_MIB = 8;
@@ -81,6 +100,12 @@ export class Hypervisor {
   private readonly options: HypervisorOptions;
   private exitSeq = 0;
   private current: Vm | null = null;
+  /** Round-robin position of the scheduler (kept across paused runs). */
+  private turn = 0;
+  /** The slice a paused run() continues. */
+  private paused: (PausePoint & { sliceEnd: number; action: ExitAction }) | null = null;
+  /** The last exit's record, when someone needs it (onExit, pauseOnExit). */
+  private lastExit: ExitRecord | null = null;
 
   constructor(configs: VmConfig[], options: HypervisorOptions = {}) {
     if (configs.length === 0) throw new Error("a hypervisor needs at least one VM");
@@ -218,26 +243,35 @@ export class Hypervisor {
 
   // ======================= running =======================
 
-  /** Runs every VM until each has stopped (or the limits are reached). */
-  run(limits: RunLimits = {}): void {
+  /** Where run() paused, or null. */
+  get pausedAt(): PausePoint | null {
+    return this.paused ? { vm: this.paused.vm, at: this.paused.at } : null;
+  }
+
+  /** Runs every VM until each has stopped (or the limits are reached), or until it pauses. */
+  run(limits: RunLimits = {}): RunResult {
     const cpu = this.machine.cpu;
     const cycleLimit = limits.maxCycles === undefined ? Number.POSITIVE_INFINITY : cpu.cycles + limits.maxCycles;
-    let turn = 0;
+    if (this.paused) {
+      const resume = this.paused;
+      this.paused = null;
+      if (this.runSlice(resume.vm, resume.sliceEnd, limits, resume) === "paused") return "paused";
+    }
     for (;;) {
       const live = this.vms.filter((vm) => vm.state !== "stopped");
-      if (live.length === 0) return;
+      if (live.length === 0) return "done";
       if (cpu.cycles >= cycleLimit) {
         for (const vm of live) this.finish(vm, { kind: "limit" });
-        return;
+        return "done";
       }
       // Weighted round robin over runnable VMs; a halted VM becomes runnable when its interrupt is due.
       let chosen: Vm | null = null;
       for (let k = 0; k < this.vms.length; k++) {
-        const vm = this.vms[(turn + k) % this.vms.length]!;
+        const vm = this.vms[(this.turn + k) % this.vms.length]!;
         if (vm.state === "halted" && this.wakeable(vm)) vm.state = "runnable";
         if (vm.state === "runnable") {
           chosen = vm;
-          turn = (turn + k + 1) % this.vms.length;
+          this.turn = (this.turn + k + 1) % this.vms.length;
           break;
         }
       }
@@ -246,12 +280,13 @@ export class Hypervisor {
         const next = Math.min(...live.map((vm) => vm.devices.advance(cpu.cycles)));
         if (next === Number.POSITIVE_INFINITY) {
           for (const vm of live) this.finish(vm, { kind: "halt" });
-          return;
+          return "done";
         }
         cpu.cycles = Math.min(Math.max(cpu.cycles, next), cycleLimit);
         continue;
       }
-      this.runSlice(chosen, Math.min(cycleLimit, cpu.cycles + this.sliceCycles * chosen.weight), limits);
+      const sliceEnd = Math.min(cycleLimit, cpu.cycles + this.sliceCycles * chosen.weight);
+      if (this.runSlice(chosen, sliceEnd, limits) === "paused") return "paused";
     }
   }
 
@@ -277,14 +312,88 @@ export class Hypervisor {
     vm.cr2 = this.machine.cpu.cr2;
   }
 
-  /** One time slice of a VM: enter, handle exits, re-enter, until the slice ends or the VM blocks. */
-  private runSlice(vm: Vm, sliceEnd: number, limits: RunLimits): void {
+  /**
+   * One time slice of a VM: enter, handle exits, re-enter, until the slice ends or the VM blocks.
+   * `resume` continues a paused slice: inside the guest, or after the exit it paused at.
+   */
+  private runSlice(
+    vm: Vm,
+    sliceEnd: number,
+    limits: RunLimits,
+    resume?: PausePoint & { action: ExitAction },
+  ): "paused" | undefined {
     const machine = this.machine;
     const cpu = machine.cpu;
     const vmx = machine.vmx;
-    this.switchTo(vm);
-    vm.stats.slices++;
+    if (!resume) {
+      this.switchTo(vm);
+      vm.stats.slices++;
+    } else if (resume.at === "exit" && !this.continueSlice(vm, resume.action, sliceEnd)) return undefined;
+    let inGuest = resume?.at === "guest";
     for (;;) {
+      let entryCycles = 0;
+      if (!inGuest) {
+        const entered = this.enter(vm, sliceEnd);
+        if (entered < 0) return undefined;
+        entryCycles = entered;
+      }
+      inGuest = false;
+      const startInstret = cpu.instret;
+      const startCycles = cpu.cycles;
+      const budget =
+        limits.maxInstructions === undefined ? undefined : limits.maxInstructions - vm.stats.guestInstructions;
+      const stop = cpu.run(budget === undefined ? {} : { maxInstructions: Math.max(0, budget) });
+      vm.stats.guestInstructions += cpu.instret - startInstret;
+      const exitCost = vmx.nonRoot ? 0 : this.cost.vmx.vmExit;
+      vm.stats.guestCycles += cpu.cycles - startCycles - exitCost;
+      vm.stats.hypervisorCycles += entryCycles + exitCost;
+      if ((stop.kind === "hook" || stop.kind === "breakpoint") && vmx.nonRoot) {
+        // A debugger's hook or breakpoint stopped the CPU inside the guest: the VM stays in non-root
+        // operation, and the next run() continues it at the instruction boundary where it stopped.
+        this.paused = { vm, at: "guest", sliceEnd, action: "resume" };
+        return "paused";
+      }
+      if (stop.kind !== "vmexit") {
+        // The guest ran out of budget or halted with nothing to wake it: take the CPU back.
+        if (vmx.nonRoot) vmx.forceExit();
+        this.finish(
+          vm,
+          stop.kind === "limit"
+            ? { kind: "limit" }
+            : stop.kind === "halt"
+              ? { kind: "halt" }
+              : { kind: "error", diagnostic: `unexpected stop: ${stop.kind}` },
+        );
+        return undefined;
+      }
+      const action = this.handleExit(vm, exitCost, limits.pauseOnExit !== undefined);
+      if (limits.pauseOnExit && this.lastExit && limits.pauseOnExit(this.lastExit)) {
+        this.paused = { vm, at: "exit", sliceEnd, action };
+        return "paused";
+      }
+      if (!this.continueSlice(vm, action, sliceEnd)) return undefined;
+    }
+  }
+
+  /** After a handled exit: whether the slice goes on (enter the VM again). */
+  private continueSlice(vm: Vm, action: ExitAction, sliceEnd: number): boolean {
+    if (action === "resume") return this.machine.cpu.cycles < sliceEnd;
+    // The preemption timer also fires for the VM's own virtual timer (enter() arms it for the earlier
+    // of the slice end and the next timer event): before the slice end that only means an interrupt
+    // to inject. Yielding there would cost a VM with a fast timer most of every slice.
+    if (action === "yield" && (this.machine.vmx.read(VMCS.VM_EXIT_REASON) & 0xffff) === EXIT_REASON.PREEMPTION_TIMER) {
+      return this.machine.cpu.cycles < sliceEnd;
+    }
+    if (action === "halt") vm.state = "halted";
+    return false;
+  }
+
+  /** VM entry (with event injection and the preemption timer armed): its cycles, or -1 if it failed. */
+  private enter(vm: Vm, sliceEnd: number): number {
+    const machine = this.machine;
+    const cpu = machine.cpu;
+    const vmx = machine.vmx;
+    {
       const next = vm.devices.advance(cpu.cycles);
       this.injectPendingInterrupt(vm);
       const until = Math.min(sliceEnd, next);
@@ -297,68 +406,22 @@ export class Hypervisor {
           kind: "error",
           diagnostic: `VM entry failed: VM-instruction error ${r.invalid ? "(VMfailInvalid)" : r.error}`,
         });
-        return;
+        return -1;
       }
       vm.launched = true;
-      const entryCycles = cpu.cycles - beforeEntry;
-      const startInstret = cpu.instret;
-      const startCycles = cpu.cycles;
-      const budget =
-        limits.maxInstructions === undefined ? undefined : limits.maxInstructions - vm.stats.guestInstructions;
-      const stop = cpu.run(budget === undefined ? {} : { maxInstructions: Math.max(0, budget) });
-      vm.stats.guestInstructions += cpu.instret - startInstret;
-      const exitCost = vmx.nonRoot ? 0 : this.cost.vmx.vmExit;
-      vm.stats.guestCycles += cpu.cycles - startCycles - exitCost;
-      vm.stats.hypervisorCycles += entryCycles + exitCost;
-      if (stop.kind !== "vmexit") {
-        // The guest ran out of budget or halted with nothing to wake it: take the CPU back.
-        if (vmx.nonRoot) vmx.forceExit();
-        this.finish(
-          vm,
-          stop.kind === "limit"
-            ? { kind: "limit" }
-            : stop.kind === "halt"
-              ? { kind: "halt" }
-              : { kind: "error", diagnostic: `unexpected stop: ${stop.kind}` },
-        );
-        return;
-      }
-      const action = this.handleExit(vm, exitCost);
-      if (action === "resume") {
-        if (cpu.cycles >= sliceEnd) return;
-        continue;
-      }
-      if (action === "halt") vm.state = "halted";
-      return;
+      return cpu.cycles - beforeEntry;
     }
   }
 
   /** Injects the VM's pending virtual interrupt, or asks for an interrupt-window exit. */
   private injectPendingInterrupt(vm: Vm): void {
-    const vmx = this.machine.vmx;
-    const proc = vmx.read(VMCS.CPU_BASED_VM_EXEC_CONTROL);
-    const pic = vm.devices.pic;
-    const alreadyInjecting = (vmx.read(VMCS.VM_ENTRY_INTR_INFO_FIELD) & 0x80000000) !== 0;
-    if (!pic.hasInterrupt() || alreadyInjecting) {
-      if (proc & C.CPU_BASED_INTR_WINDOW_EXITING) {
-        vmx.write(VMCS.CPU_BASED_VM_EXEC_CONTROL, proc & ~C.CPU_BASED_INTR_WINDOW_EXITING);
-      }
-      return;
-    }
-    const canTake =
-      (vmx.read(VMCS.GUEST_RFLAGS) & 0x200) !== 0 && (vmx.read(VMCS.GUEST_INTERRUPTIBILITY_INFO) & 3) === 0;
-    if (canTake) {
-      const vector = pic.acknowledge();
-      vmx.write(VMCS.VM_ENTRY_INTR_INFO_FIELD, (vector | 0x80000000) >>> 0);
-      vmx.write(VMCS.CPU_BASED_VM_EXEC_CONTROL, proc & ~C.CPU_BASED_INTR_WINDOW_EXITING);
+    if (injectPendingInterrupt(this.machine.vmx, vm)) {
       this.machine.cpu.cycles += this.cost.hypervisor.interruptInjection;
       vm.stats.hypervisorCycles += this.cost.hypervisor.interruptInjection;
-    } else {
-      vmx.write(VMCS.CPU_BASED_VM_EXEC_CONTROL, proc | C.CPU_BASED_INTR_WINDOW_EXITING);
     }
   }
 
-  private handleExit(vm: Vm, exitCycles: number): ExitAction {
+  private handleExit(vm: Vm, exitCycles: number, wantRecord: boolean): ExitAction {
     const machine = this.machine;
     const cpu = machine.cpu;
     const info = machine.vmx.exitInfo();
@@ -389,8 +452,9 @@ export class Hypervisor {
     const action: ExitAction = handler ? handler(ctx) : this.unexpectedExit(ctx);
     cpu.cycles += handlerCycles;
     vm.stats.hypervisorCycles += handlerCycles;
-    if (this.options.onExit) {
-      this.options.onExit({
+    this.lastExit = null;
+    if (this.options.onExit || wantRecord) {
+      const record: ExitRecord = {
         seq: ++this.exitSeq,
         vm: vm.name,
         reason: info.reason,
@@ -399,9 +463,10 @@ export class Hypervisor {
         detail: describeExit(info, vm),
         info,
         guestEip: info.guestRip,
-        instruction: info.instructionLength > 0 || basic === EXIT_REASON.EPT_VIOLATION || basic === EXIT_REASON.EXCEPTION_NMI
-          ? guestInstructionText(vm, this.pagingView(vm), info.guestRip)
-          : "",
+        instruction:
+          info.instructionLength > 0 || basic === EXIT_REASON.EPT_VIOLATION || basic === EXIT_REASON.EXCEPTION_NMI
+            ? guestInstructionText(vm, this.pagingView(vm), info.guestRip)
+            : "",
         handler: notes.join("; "),
         action,
         cycles: {
@@ -410,7 +475,9 @@ export class Hypervisor {
           entry: action === "resume" ? this.cost.vmx.vmEntry : 0,
           total: exitCycles + handlerCycles + (action === "resume" ? this.cost.vmx.vmEntry : 0),
         },
-      });
+      };
+      this.lastExit = record;
+      this.options.onExit?.(record);
     } else this.exitSeq++;
     return action;
   }
@@ -431,7 +498,6 @@ export class Hypervisor {
   /** Marks a VM stopped and records its final guest-visible registers. */
   finish(vm: Vm, stop: VmStop): void {
     if (vm.state === "stopped") return;
-    const vmx = this.machine.vmx;
     if (this.current !== vm) this.switchTo(vm);
     vm.stop = stop;
     vm.state = "stopped";
@@ -446,26 +512,19 @@ export class Hypervisor {
 
   /** The registers the guest sees (CR0/CR4 through the read shadows, CR3 as the guest loaded it). */
   guestRegisters(vm: Vm): RegisterSnapshot {
-    const cpu = this.machine.cpu;
-    const vmx = this.machine.vmx;
+    const { cpu, vmx } = this.machine;
+    if (vmx.nonRoot) {
+      // Paused inside a guest: its state is in the CPU (the VMCS has it only from the next exit on).
+      if (this.current !== vm) throw new Error(`${vm.name} is not on the CPU: ${this.current?.name} is in the guest`);
+      const live = cpu.snapshotRegisters();
+      return {
+        ...live,
+        cr0: vmx.readCr(0, live.cr0),
+        cr3: vm.mmu.guestCr3(vm) ?? live.cr3,
+        cr4: vmx.readCr(4, live.cr4),
+      };
+    }
     if (this.current !== vm) this.switchTo(vm);
-    const shadowed = (actual: number, mask: number, shadow: number) => ((actual & ~mask) | (shadow & mask)) >>> 0;
-    const r = cpu.regs;
-    return {
-      eax: r[0]! >>> 0,
-      ebx: r[3]! >>> 0,
-      ecx: r[1]! >>> 0,
-      edx: r[2]! >>> 0,
-      esi: r[6]! >>> 0,
-      edi: r[7]! >>> 0,
-      ebp: r[5]! >>> 0,
-      esp: vmx.read(VMCS.GUEST_RSP),
-      eip: vmx.read(VMCS.GUEST_RIP),
-      eflags: vmx.read(VMCS.GUEST_RFLAGS),
-      cr0: shadowed(vmx.read(VMCS.GUEST_CR0), vmx.read(VMCS.CR0_GUEST_HOST_MASK), vmx.read(VMCS.CR0_READ_SHADOW)),
-      cr2: cpu.cr2 >>> 0,
-      cr3: (vm.mmu.guestCr3(vm) ?? vmx.read(VMCS.GUEST_CR3)) >>> 0,
-      cr4: shadowed(vmx.read(VMCS.GUEST_CR4), vmx.read(VMCS.CR4_GUEST_HOST_MASK), vmx.read(VMCS.CR4_READ_SHADOW)),
-    };
+    return guestRegisterSnapshot(this.machine.vmx, vm, this.machine.cpu.regs, this.machine.cpu.cr2);
   }
 }

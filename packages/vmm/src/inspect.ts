@@ -2,7 +2,7 @@
 // translation through the guest's own page tables (never touching A/D bits), memory reads, and
 // the instruction at an address.
 
-import { disassembleOne } from "@vmxlab/cpu";
+import { disassembleOne, type RegisterSnapshot, VMCS, type Vmx } from "@vmxlab/cpu";
 import type { Vm } from "./vm.js";
 
 export interface GuestPagingView {
@@ -44,4 +44,28 @@ export function guestInstructionText(vm: Vm, view: GuestPagingView, eip: number)
   const bytes = readGuestLinear(vm, view, eip, 15);
   if (!bytes || bytes.length === 0) return "?";
   return disassembleOne(bytes, 0, eip).text;
+}
+
+/**
+ * The registers the guest sees, from its VMCS (which must be current) and its general registers:
+ * CR0/CR4 through the read shadows, CR3 as the guest loaded it (shadow paging keeps its own).
+ */
+export function guestRegisterSnapshot(vmx: Vmx, vm: Vm, gprs: ArrayLike<number>, cr2: number): RegisterSnapshot {
+  const shadowed = (actual: number, mask: number, shadow: number) => ((actual & ~mask) | (shadow & mask)) >>> 0;
+  return {
+    eax: gprs[0]! >>> 0,
+    ebx: gprs[3]! >>> 0,
+    ecx: gprs[1]! >>> 0,
+    edx: gprs[2]! >>> 0,
+    esi: gprs[6]! >>> 0,
+    edi: gprs[7]! >>> 0,
+    ebp: gprs[5]! >>> 0,
+    esp: vmx.read(VMCS.GUEST_RSP),
+    eip: vmx.read(VMCS.GUEST_RIP),
+    eflags: vmx.read(VMCS.GUEST_RFLAGS),
+    cr0: shadowed(vmx.read(VMCS.GUEST_CR0), vmx.read(VMCS.CR0_GUEST_HOST_MASK), vmx.read(VMCS.CR0_READ_SHADOW)),
+    cr2: cr2 >>> 0,
+    cr3: (vm.mmu.guestCr3(vm) ?? vmx.read(VMCS.GUEST_CR3)) >>> 0,
+    cr4: shadowed(vmx.read(VMCS.GUEST_CR4), vmx.read(VMCS.CR4_GUEST_HOST_MASK), vmx.read(VMCS.CR4_READ_SHADOW)),
+  };
 }

@@ -26,6 +26,12 @@ export interface VmConfig {
   lazyMemory?: boolean;
   /** Disk image for the block device. */
   disk?: Uint8Array;
+  /**
+   * Tag the VM's TLB entries with a VPID (default true). Off, the VM runs with VPID 0 like the host, and
+   * the processor flushes the TLB at every VM entry and exit (Intel SDM Vol. 3C, 29.1): the benchmarks
+   * use it to show what VPID saves.
+   */
+  vpid?: boolean;
 }
 
 /** How a VM's run ended, in the bare machine's terms (guest-visible) or as a hypervisor diagnostic. */
@@ -54,6 +60,7 @@ export interface VmStats {
 export class Vm {
   readonly id: number;
   readonly name: string;
+  /** The VPID tagging this VM's TLB entries; 0 when the VM runs without one (VmConfig.vpid false). */
   readonly vpid: number;
   readonly config: VmConfig;
   readonly memory: GuestMemory;
@@ -77,7 +84,7 @@ export class Vm {
   constructor(id: number, config: VmConfig, memory: GuestMemory, vmcs: number, devices: VmDevices) {
     this.id = id;
     this.name = config.name;
-    this.vpid = id + 1;
+    this.vpid = config.vpid === false ? 0 : id + 1;
     this.config = config;
     this.memory = memory;
     this.vmcs = vmcs;

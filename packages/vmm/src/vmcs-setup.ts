@@ -41,7 +41,8 @@ export function setupVmcs(
       C.CPU_BASED_ACTIVATE_SECONDARY_CONTROLS |
       settings.primary,
   );
-  w(VMCS.SECONDARY_VM_EXEC_CONTROL, C.SECONDARY_EXEC_ENABLE_VPID | settings.secondary);
+  // VPID 0 is the host's: a VM given none runs with "enable VPID" off (every entry and exit flushes the TLB).
+  w(VMCS.SECONDARY_VM_EXEC_CONTROL, (vpid !== 0 ? C.SECONDARY_EXEC_ENABLE_VPID : 0) | settings.secondary);
   w(VMCS.VM_EXIT_CONTROLS, allowed0(machine, TRUE_EXIT));
   w(VMCS.VM_ENTRY_CONTROLS, allowed0(machine, TRUE_ENTRY));
   w(VMCS.VIRTUAL_PROCESSOR_ID, vpid);

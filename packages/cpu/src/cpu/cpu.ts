@@ -231,6 +231,9 @@ export class Cpu implements LazyFlagState {
   /** TLB flags that deny the current kind of access at the current CPL (recomputed on mode changes). */
   private readDeny = 0;
   private writeDeny = 0;
+  /** The deny masks of the current mode, also while a memory hook forces the slow path (readDeny = -1). */
+  private dataReadDeny = 0;
+  private dataWriteDeny = 0;
   private fetchDeny = 0;
   readonly walker: PageWalker;
 
@@ -623,14 +626,13 @@ export class Cpu implements LazyFlagState {
   /** Recomputes the TLB deny masks after a change of CPL, CR0.WP or hooks. */
   updateAccessMasks(): void {
     const user = this.cpl === 3;
-    if (this.hooks.memory) {
-      this.readDeny = -1;
-      this.writeDeny = -1;
-    } else {
-      this.readDeny = TLB_NO_READ | TLB_MMIO | (user ? TLB_NO_USER : 0);
-      this.writeDeny =
-        TLB_CLEAN | TLB_CODE | TLB_MMIO | TLB_NO_READ | (user ? TLB_NO_USER | TLB_NO_WRITE_USER : TLB_NO_WRITE_SUP);
-    }
+    this.dataReadDeny = TLB_NO_READ | TLB_MMIO | (user ? TLB_NO_USER : 0);
+    this.dataWriteDeny =
+      TLB_CLEAN | TLB_CODE | TLB_MMIO | TLB_NO_READ | (user ? TLB_NO_USER | TLB_NO_WRITE_USER : TLB_NO_WRITE_SUP);
+    // A memory hook sends every data access through the slow path, which calls it; the slow path then
+    // still uses the TLB as the fast path would (dataPhys), so a hook never changes the modeled timing.
+    this.readDeny = this.hooks.memory ? -1 : this.dataReadDeny;
+    this.writeDeny = this.hooks.memory ? -1 : this.dataWriteDeny;
     this.fetchDeny = TLB_NO_EXEC | TLB_MMIO | (user ? TLB_NO_USER : 0);
   }
 
@@ -817,7 +819,7 @@ export class Cpu implements LazyFlagState {
       for (let k = 0; k < size; k++) v |= this.readPhysByte(this.translate((linear + k) | 0, ACCESS_READ)) << (8 * k);
       if (size === 2) v &= 0xffff;
     } else {
-      const p = this.translate(linear, ACCESS_READ);
+      const p = this.dataPhys(linear, ACCESS_READ);
       v = size === 1 ? this.mem.read8(p) : size === 2 ? this.mem.read16(p) : this.mem.read32(p);
     }
     if (this.hooks.memory) {
@@ -825,6 +827,15 @@ export class Cpu implements LazyFlagState {
       if (stop) this.stopRequest = { kind: "hook", reason: stop };
     }
     return v;
+  }
+
+  /** Physical address of a data access on the slow path: the TLB entry the fast path would use (under a memory hook), else a walk. */
+  private dataPhys(linear: number, access: number): number {
+    if (this.hooks.memory) {
+      const p = this.tlbPhys(linear, access === ACCESS_WRITE ? this.dataWriteDeny : this.dataReadDeny);
+      if (p >= 0) return p;
+    }
+    return this.translate(linear, access);
   }
 
   private readPhysByte(p: number): number {
@@ -842,7 +853,7 @@ export class Cpu implements LazyFlagState {
         this.mem.write8(p, value >>> (8 * k));
       }
     } else {
-      const p = this.translate(linear, ACCESS_WRITE);
+      const p = this.dataPhys(linear, ACCESS_WRITE);
       if (size === 1) this.mem.write8(p, value);
       else if (size === 2) this.mem.write16(p, value);
       else this.mem.write32(p, value);
@@ -855,9 +866,9 @@ export class Cpu implements LazyFlagState {
 
   /** Checks that a write to [linear, linear+size) would succeed, without writing (for multi-part stores). */
   probeWrite(linear: number, size: number): void {
-    if (this.tlbPhys(linear, this.writeDeny) < 0) this.translate(linear, ACCESS_WRITE);
+    if (this.tlbPhys(linear, this.dataWriteDeny) < 0) this.translate(linear, ACCESS_WRITE);
     const last = (linear + size - 1) | 0;
-    if ((last & ~0xfff) !== (linear & ~0xfff) && this.tlbPhys(last, this.writeDeny) < 0) {
+    if ((last & ~0xfff) !== (linear & ~0xfff) && this.tlbPhys(last, this.dataWriteDeny) < 0) {
       this.translate(last, ACCESS_WRITE);
     }
   }

@@ -155,4 +155,21 @@ export class BlockCache {
     this.byPage.clear();
     this.cpu.tlb.epoch++;
   }
+
+  /** The physical pages holding decoded code (machine snapshots keep this set: see restoreCodePages). */
+  codePages(): number[] {
+    return [...this.byPage.keys()];
+  }
+
+  /**
+   * Puts back a snapshot's set of code pages (the TLB, restored with it, already carries their TLB_CODE
+   * flags). The blocks themselves are dropped and decoded again when they run; what must match is
+   * which pages count as code, because that decides which writes take the slow, invalidating path.
+   */
+  restoreCodePages(pages: readonly number[]): void {
+    this.slots.fill(null);
+    this.byPage.clear();
+    for (const page of pages) this.byPage.set(page, []);
+    this.cpu.tlb.epoch++;
+  }
 }

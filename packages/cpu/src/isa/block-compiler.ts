@@ -31,7 +31,6 @@ export function compileBlock(block: Block): CompiledBlock {
     body.push(`i${k}.exec(c, i${k});`);
     if (k < n - 1) body.push(`c.blockPos = ${k + 1};`);
   }
-  // biome-ignore lint/security/noGlobalEval: the block compiler generates code from decoded instructions only
   const factory = new Function(...params, `return function block(c) {\n${body.join("\n")}\n};`);
   return factory(...args) as CompiledBlock;
 }

@@ -196,6 +196,22 @@ export function fieldByEncoding(encoding: number): { field: VmcsField; index: nu
   return { ...entry, high };
 }
 
+/**
+ * Direct lookup tables for VMREAD/VMWRITE (hot on every VM entry and exit): by encoding (below
+ * 0x8000), the byte offset of the value inside the field area of a VMCS region (+4 for the high half
+ * of a 64-bit field), or -1; and the mask of the field's width.
+ */
+export const FIELD_OFFSET = new Int32Array(0x8000).fill(-1);
+export const FIELD_MASK = new Uint32Array(0x8000);
+VMCS_FIELDS.forEach((f, index) => {
+  FIELD_OFFSET[f.encoding] = index * 8;
+  FIELD_MASK[f.encoding] = f.width === 16 ? 0xffff : 0xffffffff;
+  if (f.width === 64) {
+    FIELD_OFFSET[f.encoding + 1] = index * 8 + 4;
+    FIELD_MASK[f.encoding + 1] = 0xffffffff;
+  }
+});
+
 export function fieldByName(name: string): VmcsField | undefined {
   return BY_NAME.get(name.toUpperCase());
 }

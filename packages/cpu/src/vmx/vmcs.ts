@@ -7,41 +7,64 @@
 // Software must use VMREAD/VMWRITE; reading the region directly is undefined, as on hardware.
 
 import type { PhysicalMemory } from "../memory/physical.js";
-import { fieldByEncoding, VMCS_FIELDS, widthMask } from "./vmcs-fields.js";
+import { FIELD_MASK, FIELD_OFFSET, VMCS_FIELDS, widthMask } from "./vmcs-fields.js";
 
 export const VMCS_ABORT_OFFSET = 4;
 export const VMCS_LAUNCH_STATE_OFFSET = 8;
 export const VMCS_FIELDS_OFFSET = 16;
 export const VMCS_SIZE = 4096;
 
-/** Typed access to one VMCS region (like KVM's vmcs_read16/32/64/l, by encoding). */
+/** Fields the VM-entry checks never look at: writing them keeps an earlier successful check valid. */
+const UNCHECKED_BY_ENTRY = new Uint8Array(0x8000);
+for (const e of [
+  0x681e, 0x681c, 0x482e, 0x4400, 0x4402, 0x4404, 0x4406, 0x4408, 0x440a, 0x440c, 0x440e, 0x6400, 0x640a, 0x2400,
+  0x2401,
+]) {
+  UNCHECKED_BY_ENTRY[e] = 1;
+}
+
+/**
+ * Typed access to one VMCS region (like KVM's vmcs_read16/32/64/l, by encoding), through a 32-bit view
+ * of the region itself: the values stay in physical memory.
+ */
 export class VmcsAccess {
+  /** The field area of the region as 32-bit words (two per field). */
+  readonly words: Uint32Array;
+  /**
+   * The VMCS passed the VM-entry checks and no field they examine was written since (processors cache
+   * the same knowledge); the next entry skips re-checking. Reset by any such write.
+   */
+  verified = false;
+
   constructor(
     readonly mem: PhysicalMemory,
     readonly base: number,
-  ) {}
+  ) {
+    this.words = new Uint32Array(mem.buffer, base + VMCS_FIELDS_OFFSET, (VMCS_SIZE - VMCS_FIELDS_OFFSET) >>> 2);
+  }
 
-  private offsetOf(encoding: number): { offset: number; high: boolean; mask: number } {
-    const f = fieldByEncoding(encoding);
-    if (!f) throw new Error(`unsupported VMCS field encoding 0x${encoding.toString(16)}`);
-    return { offset: this.base + VMCS_FIELDS_OFFSET + 8 * f.index, high: f.high, mask: widthMask(f.field.width) };
+  /** Index of a field's 32-bit word in `words`, or throws for an unsupported encoding. */
+  private wordOf(encoding: number): number {
+    const offset = encoding >= 0 && encoding < 0x8000 ? FIELD_OFFSET[encoding]! : -1;
+    if (offset < 0) throw new Error(`unsupported VMCS field encoding 0x${encoding.toString(16)}`);
+    return offset >>> 2;
   }
 
   /** Reads a field (32 bits at most: the low half of a 64-bit field, or its high half by the high encoding). */
   read(encoding: number): number {
-    const { offset, high, mask } = this.offsetOf(encoding);
-    return (this.mem.read32(offset + (high ? 4 : 0)) & mask) >>> 0;
+    return (this.words[this.wordOf(encoding)]! & FIELD_MASK[encoding]!) >>> 0;
   }
 
   write(encoding: number, value: number): void {
-    const { offset, high, mask } = this.offsetOf(encoding);
-    this.mem.write32(offset + (high ? 4 : 0), value & mask);
+    this.words[this.wordOf(encoding)] = value & FIELD_MASK[encoding]!;
+    // Anything the VM-entry checks look at makes the next entry check again.
+    if (UNCHECKED_BY_ENTRY[encoding] === 0) this.verified = false;
   }
 
   /** A 64-bit field as a number (both halves). */
   read64(encoding: number): number {
-    const { offset } = this.offsetOf(encoding);
-    return (this.mem.read32(offset) >>> 0) + (this.mem.read32(offset + 4) >>> 0) * 0x1_0000_0000;
+    const w = this.wordOf(encoding & ~1);
+    return this.words[w]! + this.words[w + 1]! * 0x1_0000_0000;
   }
 
   get revision(): number {

@@ -66,6 +66,16 @@ export interface PendingExit {
 
 const INVALID_POINTER = -1;
 
+/** Segment register and its guest-state fields: selector, base, limit, access rights. */
+const GUEST_SEGMENT_FIELDS: readonly (readonly [number, number, number, number, number])[] = [
+  [ES, VMCS.GUEST_ES_SELECTOR, VMCS.GUEST_ES_BASE, VMCS.GUEST_ES_LIMIT, VMCS.GUEST_ES_AR_BYTES],
+  [CS, VMCS.GUEST_CS_SELECTOR, VMCS.GUEST_CS_BASE, VMCS.GUEST_CS_LIMIT, VMCS.GUEST_CS_AR_BYTES],
+  [SS, VMCS.GUEST_SS_SELECTOR, VMCS.GUEST_SS_BASE, VMCS.GUEST_SS_LIMIT, VMCS.GUEST_SS_AR_BYTES],
+  [DS, VMCS.GUEST_DS_SELECTOR, VMCS.GUEST_DS_BASE, VMCS.GUEST_DS_LIMIT, VMCS.GUEST_DS_AR_BYTES],
+  [FS, VMCS.GUEST_FS_SELECTOR, VMCS.GUEST_FS_BASE, VMCS.GUEST_FS_LIMIT, VMCS.GUEST_FS_AR_BYTES],
+  [GS, VMCS.GUEST_GS_SELECTOR, VMCS.GUEST_GS_BASE, VMCS.GUEST_GS_LIMIT, VMCS.GUEST_GS_AR_BYTES],
+];
+
 export class Vmx implements VmxHooks {
   readonly cpu: Cpu;
   /** In VMX operation (after VMXON). */
@@ -113,9 +123,13 @@ export class Vmx implements VmxHooks {
 
   // ======================= the current VMCS =======================
 
+  private access: VmcsAccess | null = null;
+
   get vmcs(): VmcsAccess {
     if (this.currentVmcs === INVALID_POINTER) throw new Error("no current VMCS");
-    return new VmcsAccess(this.cpu.mem, this.currentVmcs);
+    if (this.access === null || this.access.base !== this.currentVmcs)
+      this.access = new VmcsAccess(this.cpu.mem, this.currentVmcs);
+    return this.access;
   }
 
   read(encoding: number): number {
@@ -244,14 +258,16 @@ export class Vmx implements VmxHooks {
     if (cpu.interruptShadow && cpu.movSsShadow) return this.failValid(C.VMXERR.ENTRY_EVENTS_BLOCKED_BY_MOV_SS);
     if (launch && v.launched) return this.failValid(C.VMXERR.VMLAUNCH_NONCLEAR_VMCS);
     if (!launch && !v.launched) return this.failValid(C.VMXERR.VMRESUME_NONLAUNCHED_VMCS);
-    if (checkControls(this, v) !== null) return this.failValid(C.VMXERR.ENTRY_INVALID_CONTROL_FIELD);
-    if (checkHostState(this, v) !== null) return this.failValid(C.VMXERR.ENTRY_INVALID_HOST_STATE_FIELD);
+    const checked = v.verified;
+    if (!checked && checkControls(this, v) !== null) return this.failValid(C.VMXERR.ENTRY_INVALID_CONTROL_FIELD);
+    if (!checked && checkHostState(this, v) !== null) return this.failValid(C.VMXERR.ENTRY_INVALID_HOST_STATE_FIELD);
     cpu.cycles += cpu.cost.vmx.vmEntry;
     this.exitToCaller = fromApi;
-    if (checkGuestState(this, v) !== null) {
+    if (!checked && checkGuestState(this, v) !== null) {
       this.entryFailure(EXIT_REASON.INVALID_STATE, 0);
       return this.succeed();
     }
+    v.verified = true;
     // Guest state is loaded first, then the VM-entry MSR-load list (SDM Vol. 3C, 27.3.2 and 27.4): an MSR in
     // the list overrides the guest-state field (IA32_SYSENTER_*).
     this.loadGuestState(v);
@@ -315,14 +331,7 @@ export class Vmx implements VmxHooks {
     cpu.cr0 = v.read(VMCS.GUEST_CR0) | CR0_ET; // ET is hard-wired to 1 (never modified by VM entry)
     cpu.cr3 = v.read(VMCS.GUEST_CR3) | 0;
     cpu.cr4 = v.read(VMCS.GUEST_CR4) | 0;
-    const segs: [number, number, number, number, number][] = [
-      [ES, VMCS.GUEST_ES_SELECTOR, VMCS.GUEST_ES_BASE, VMCS.GUEST_ES_LIMIT, VMCS.GUEST_ES_AR_BYTES],
-      [CS, VMCS.GUEST_CS_SELECTOR, VMCS.GUEST_CS_BASE, VMCS.GUEST_CS_LIMIT, VMCS.GUEST_CS_AR_BYTES],
-      [SS, VMCS.GUEST_SS_SELECTOR, VMCS.GUEST_SS_BASE, VMCS.GUEST_SS_LIMIT, VMCS.GUEST_SS_AR_BYTES],
-      [DS, VMCS.GUEST_DS_SELECTOR, VMCS.GUEST_DS_BASE, VMCS.GUEST_DS_LIMIT, VMCS.GUEST_DS_AR_BYTES],
-      [FS, VMCS.GUEST_FS_SELECTOR, VMCS.GUEST_FS_BASE, VMCS.GUEST_FS_LIMIT, VMCS.GUEST_FS_AR_BYTES],
-      [GS, VMCS.GUEST_GS_SELECTOR, VMCS.GUEST_GS_BASE, VMCS.GUEST_GS_LIMIT, VMCS.GUEST_GS_AR_BYTES],
-    ];
+    const segs = GUEST_SEGMENT_FIELDS;
     for (const [seg, sel, base, limit, ar] of segs) {
       cpu.segSel[seg] = v.read(sel);
       cpu.segBase[seg] = v.read(base);
@@ -528,6 +537,8 @@ export class Vmx implements VmxHooks {
     const cpu = this.cpu;
     const v = this.vmcs;
     const rip = exit.rip ?? cpu.eip;
+    // The state a VM exit saves is consistent by construction: it keeps an earlier check valid.
+    const verified = v.verified;
     v.write(VMCS.VM_EXIT_REASON, exit.reason);
     v.write(VMCS.EXIT_QUALIFICATION, exit.qualification);
     v.write(VMCS.VM_EXIT_INSTRUCTION_LEN, exit.instructionLength ?? 0);
@@ -550,6 +561,7 @@ export class Vmx implements VmxHooks {
       this.storeMsrList();
     }
     this.loadHostState(v);
+    v.verified = verified;
     this.loadMsrList(VMCS.VM_EXIT_MSR_LOAD_ADDR, VMCS.VM_EXIT_MSR_LOAD_COUNT);
     cpu.cycles += cpu.cost.vmx.vmExit;
     this.exitCount++;
@@ -585,14 +597,7 @@ export class Vmx implements VmxHooks {
     v.write(VMCS.GUEST_CR0, cpu.cr0);
     v.write(VMCS.GUEST_CR3, cpu.cr3);
     v.write(VMCS.GUEST_CR4, cpu.cr4);
-    const segs: [number, number, number, number, number][] = [
-      [ES, VMCS.GUEST_ES_SELECTOR, VMCS.GUEST_ES_BASE, VMCS.GUEST_ES_LIMIT, VMCS.GUEST_ES_AR_BYTES],
-      [CS, VMCS.GUEST_CS_SELECTOR, VMCS.GUEST_CS_BASE, VMCS.GUEST_CS_LIMIT, VMCS.GUEST_CS_AR_BYTES],
-      [SS, VMCS.GUEST_SS_SELECTOR, VMCS.GUEST_SS_BASE, VMCS.GUEST_SS_LIMIT, VMCS.GUEST_SS_AR_BYTES],
-      [DS, VMCS.GUEST_DS_SELECTOR, VMCS.GUEST_DS_BASE, VMCS.GUEST_DS_LIMIT, VMCS.GUEST_DS_AR_BYTES],
-      [FS, VMCS.GUEST_FS_SELECTOR, VMCS.GUEST_FS_BASE, VMCS.GUEST_FS_LIMIT, VMCS.GUEST_FS_AR_BYTES],
-      [GS, VMCS.GUEST_GS_SELECTOR, VMCS.GUEST_GS_BASE, VMCS.GUEST_GS_LIMIT, VMCS.GUEST_GS_AR_BYTES],
-    ];
+    const segs = GUEST_SEGMENT_FIELDS;
     for (const [seg, sel, base, limit, ar] of segs) {
       v.write(sel, cpu.segSel[seg]!);
       v.write(base, cpu.segBase[seg]!);

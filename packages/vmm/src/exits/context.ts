@@ -26,10 +26,16 @@ export interface ExitContext {
 
 export type ExitHandler = (ctx: ExitContext) => ExitAction;
 
-/** Advances GUEST_RIP past the exiting instruction (VM_EXIT_INSTRUCTION_LEN). */
+/**
+ * Advances GUEST_RIP past the exiting instruction (VM_EXIT_INSTRUCTION_LEN). The instruction is now
+ * complete, so blocking by STI / MOV SS (which covered it) ends, as KVM's skip does: else an HLT
+ * right after STI would keep the wake-up interrupt blocked past the HLT.
+ */
 export function skipInstruction(ctx: ExitContext): void {
   const rip = ctx.vmx.read(0x681e);
   ctx.vmx.write(0x681e, (rip + ctx.exit.instructionLength) >>> 0);
+  const interruptibility = ctx.vmx.read(0x4824);
+  if (interruptibility & 3) ctx.vmx.write(0x4824, interruptibility & ~3);
 }
 
 /** Queues an exception for the next VM entry (VM_ENTRY_INTR_INFO_FIELD, hardware-exception type). */

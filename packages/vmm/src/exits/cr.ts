@@ -48,7 +48,8 @@ export function emulateCrAccess(ctx: ExitContext, policy: CrPolicy): ExitAction 
       diagnostic: `unexpected CR access exit (qualification 0x${ctx.exit.qualification.toString(16)})`,
     });
   }
-  const value = ctx.cpu.regs[gpr]! >>> 0;
+  // ESP lives in GUEST_RSP while the host runs; the other GPRs are still in the CPU's registers.
+  const value = (gpr === 4 ? ctx.vmx.read(0x681c) : ctx.cpu.regs[gpr]!) >>> 0;
   if (cr === 0) {
     // The same checks the processor makes for MOV to CR0: #GP(0) on an inconsistent value.
     if (!(value & CR0_PE) || (value & CR0_NW && !(value & CR0_CD))) {

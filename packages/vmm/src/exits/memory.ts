@@ -2,6 +2,7 @@
 // intercepted by the exception bitmap (0, vector 14), CR accesses (28) and INVLPG (14).
 
 import type { ExitAction, ExitContext } from "./context.js";
+import { handleUnexpectedExit } from "./unexpected.js";
 
 export function handleEptViolation(ctx: ExitContext): ExitAction {
   return ctx.vm.mmu.onEptViolation(ctx);
@@ -19,8 +20,8 @@ export function handleInvlpg(ctx: ExitContext): ExitAction {
 export function handleException(ctx: ExitContext): ExitAction {
   const vector = ctx.exit.interruptionInfo & 0xff;
   if (vector === 14) return ctx.vm.mmu.onPageFault(ctx);
-  return ctx.stopVm({
-    kind: "error",
-    diagnostic: `unexpected exception exit: vector ${vector} (interruption info 0x${ctx.exit.interruptionInfo.toString(16)})`,
-  });
+  return handleUnexpectedExit(
+    ctx,
+    `exception vector ${vector} (interruption info 0x${ctx.exit.interruptionInfo.toString(16)})`,
+  );
 }

@@ -5,6 +5,7 @@
 import { vmxControls as C, vmxCapabilities } from "@vmxlab/cpu";
 import type { ExitAction, ExitContext } from "../exits/context.js";
 import { emulateCrAccess } from "../exits/cr.js";
+import { handleUnexpectedExit } from "../exits/unexpected.js";
 import type { Vm } from "../vm.js";
 import type { EptBuilder } from "./ept-builder.js";
 import type { Mmu, MmuVmcsSettings } from "./mmu.js";
@@ -63,7 +64,7 @@ export class EptMmu implements Mmu {
   }
 
   onPageFault(ctx: ExitContext): ExitAction {
-    return ctx.stopVm({ kind: "error", diagnostic: "unexpected #PF exit under EPT" });
+    return handleUnexpectedExit(ctx, "#PF exit under EPT");
   }
 
   onCrAccess(ctx: ExitContext): ExitAction {
@@ -71,7 +72,7 @@ export class EptMmu implements Mmu {
   }
 
   onInvlpg(ctx: ExitContext): ExitAction {
-    return ctx.stopVm({ kind: "error", diagnostic: "unexpected INVLPG exit under EPT" });
+    return handleUnexpectedExit(ctx, "INVLPG exit under EPT");
   }
 
   guestCr3(_vm: Vm): number | null {
