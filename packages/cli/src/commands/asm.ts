@@ -42,7 +42,7 @@ function run(args: ParsedArgs, io: Io): number {
     io.stderr(`vmxlab asm: ${result.errors.length} error${result.errors.length === 1 ? "" : "s"} in ${file}\n`);
     return 1;
   }
-  const out = (args.options.o as string | undefined) ?? file.replace(/\.(asm|s)$/i, "") + ".bin";
+  const out = (args.options.o as string | undefined) ?? `${file.replace(/\.(asm|s)$/i, "")}.bin`;
   write(out, result.bytes);
   if (args.options.listing !== undefined) write(args.options.listing as string, result.listing);
   if (args.options.symbols) {
