@@ -27,9 +27,9 @@ export function mipsKernels(iterations = 2_000_000): MipsKernel[] {
   ];
 }
 
-/** Runs one kernel to completion on a fresh machine; returns the instructions it retired. */
+/** Runs one kernel to completion on a fresh 16 MiB machine; returns the instructions it retired. */
 export function runKernel(image: Uint8Array): number {
-  const m = new Machine({ memoryMiB: 64 });
+  const m = new Machine({ memoryMiB: 16 });
   m.load(image);
   const stop = m.run({ maxInstructions: 1e10 });
   if (stop.kind !== "debug-exit") throw new Error(`loop kernel stopped with ${stop.kind}`);

@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import type { CommandSpec, ParsedArgs } from "./args.js";
 
 /** Where a command writes; tests pass buffers, the binary passes the process streams. */
@@ -8,6 +9,8 @@ export interface Io {
   isTTY: boolean;
   env: Record<string, string | undefined>;
   cwd: string;
+  /** Where interactive commands read from (default: process.stdin). */
+  stdin?: Readable;
 }
 
 export interface Command {

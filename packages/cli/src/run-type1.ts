@@ -10,6 +10,8 @@ export interface Type1Options {
   memoryMiB: number;
   costModel: string;
   paging: PagingMode;
+  /** Back guest RAM on first touch (EPT violations). */
+  lazyMemory?: boolean;
   load?: number;
   entry?: number;
   maxInstructions?: number;
@@ -76,6 +78,7 @@ export function runType1(programs: Program[], o: Type1Options, io: Io): number {
       memoryMiB: o.memoryMiB,
       image: p.bytes,
       paging: o.paging,
+      ...(o.lazyMemory ? { lazyMemory: true } : {}),
       ...(o.load !== undefined ? { load: o.load } : p.origin !== undefined ? { load: p.origin } : {}),
       ...(o.entry !== undefined ? { entry: o.entry } : {}),
       ...(o.disk ? { disk: o.disk } : {}),

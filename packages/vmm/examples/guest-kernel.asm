@@ -42,6 +42,15 @@ start:
     mov esp, BOOT_STACK_TOP             ; ESP is 0 at boot: we need a stack before any CALL
     cld                                 ; string instructions count upwards everywhere
 
+    ; Which processor is this? CPUID leaf 0 gives the vendor string in EBX, EDX, ECX ("GenuineIntel"
+    ; on Intel hardware, "VMXLAB-IA-32" on the emulated CPU); in a VM, CPUID always exits and the
+    ; hypervisor answers with its own name. Kept in memory for the debugger tour; nothing uses it.
+    xor eax, eax
+    cpuid
+    mov [cpu_vendor], ebx
+    mov [cpu_vendor + 4], edx
+    mov [cpu_vendor + 8], ecx
+
     ; Zero the kernel's memory above the image (IDT, TSS, page tables, process memory). RAM is
     ; zero at power-on, but a kernel should not rely on it (a hypervisor may hand out used pages).
     mov edi, BSS_START
@@ -99,6 +108,7 @@ stat_ticks:     dd 0                    ; timer interrupts taken
 stat_switches:  dd 0                    ; context switches (from one process to another)
 stat_syscalls:  dd 0                    ; system calls through INT 0x80
 stat_sysenter:  dd 0                    ; system calls through SYSENTER
+cpu_vendor:     times 12 db 0           ; CPUID leaf 0's vendor string (see start)
 
 procs:          times NPROC * PROC_SIZE db 0
 procs_end:

@@ -18,6 +18,7 @@ import { VmDevices } from "./devices/vm-devices.js";
 import type { ExitAction, ExitContext } from "./exits/context.js";
 import { injectPendingInterrupt } from "./exits/events.js";
 import { EXIT_HANDLERS } from "./exits/table.js";
+import { handleUnexpectedExit } from "./exits/unexpected.js";
 import { type GuestPagingView, guestInstructionText, guestRegisterSnapshot } from "./inspect.js";
 import { PAGE, PageAllocator } from "./memory/allocator.js";
 import { EptBuilder } from "./memory/ept-builder.js";
@@ -297,7 +298,12 @@ export class Hypervisor {
 
   private switchTo(vm: Vm): void {
     const cpu = this.machine.cpu;
-    if (this.current === vm) return;
+    if (this.current === vm) {
+      // Someone (a test, a debugger) may have made another VMCS current through hv.machine.vmx: the
+      // registers are still this VM's, but its VMCS must be current again before we read or enter it.
+      if (this.machine.vmx.currentVmcs !== vm.vmcs) this.machine.vmx.vmptrld(vm.vmcs);
+      return;
+    }
     if (this.current) this.saveVcpu(this.current);
     this.machine.vmx.vmptrld(vm.vmcs);
     cpu.regs.set(vm.regs);
@@ -328,7 +334,10 @@ export class Hypervisor {
     if (!resume) {
       this.switchTo(vm);
       vm.stats.slices++;
-    } else if (resume.at === "exit" && !this.continueSlice(vm, resume.action, sliceEnd)) return undefined;
+    } else if (resume.at === "exit") {
+      this.switchTo(vm); // its VMCS again, should the pause have been used to look at another one
+      if (!this.continueSlice(vm, resume.action, sliceEnd)) return undefined;
+    }
     let inGuest = resume?.at === "guest";
     for (;;) {
       let entryCycles = 0;
@@ -484,21 +493,13 @@ export class Hypervisor {
 
   /** An exit no handler claims: stop that VM with the reason, qualification and a VMCS dump. */
   private unexpectedExit(ctx: ExitContext): ExitAction {
-    const vmcs = this.machine.vmx.vmcs
-      .dump()
-      .filter((f) => f.value !== 0)
-      .map((f) => `  ${f.name.padEnd(30)} 0x${f.value.toString(16)}`)
-      .join("\n");
-    return ctx.stopVm({
-      kind: "error",
-      diagnostic: `unexpected VM exit ${ctx.exit.name} (${ctx.exit.reason}), qualification 0x${ctx.exit.qualification.toString(16)}, guest EIP 0x${ctx.exit.guestRip.toString(16)}\nVMCS:\n${vmcs}`,
-    });
+    return handleUnexpectedExit(ctx);
   }
 
   /** Marks a VM stopped and records its final guest-visible registers. */
   finish(vm: Vm, stop: VmStop): void {
     if (vm.state === "stopped") return;
-    if (this.current !== vm) this.switchTo(vm);
+    this.switchTo(vm);
     vm.stop = stop;
     vm.state = "stopped";
     vm.finalRegs = this.guestRegisters(vm);
@@ -524,7 +525,7 @@ export class Hypervisor {
         cr4: vmx.readCr(4, live.cr4),
       };
     }
-    if (this.current !== vm) this.switchTo(vm);
+    this.switchTo(vm);
     return guestRegisterSnapshot(this.machine.vmx, vm, this.machine.cpu.regs, this.machine.cpu.cr2);
   }
 }

@@ -10,6 +10,7 @@ export { injectPendingInterrupt } from "./exits/events.js";
 export type { IoAccess } from "./exits/io.js";
 export { decodeIoQualification, emulatePortIo } from "./exits/io.js";
 export { EXIT_HANDLERS } from "./exits/table.js";
+export { handleUnexpectedExit, unexpectedExitDiagnostic } from "./exits/unexpected.js";
 export { HYPERCALL } from "./exits/vmcall.js";
 export type { ExitRecord, HypervisorOptions, PausePoint, RunLimits, RunResult } from "./hypervisor.js";
 export { Hypervisor } from "./hypervisor.js";

@@ -91,7 +91,11 @@ export interface VmxHooks {
   readonly nonRoot: boolean;
   /** TSC_OFFSET when "use TSC offsetting" is on in non-root operation, else 0. */
   readonly tscOffset: number;
-  /** An instruction that may exit: reason = basic exit reason, a/b = reason-specific operands. */
+  /**
+   * An instruction that may exit: reason = basic exit reason, a/b = reason-specific operands. True means
+   * VMX took care of the instruction (a VM exit happened, or VMX completed it without one, as CLTS with a
+   * host-owned TS bit clear in the shadow): the instruction then does nothing more.
+   */
   intercept(reason: number, insn: Insn, a: number, b: number): boolean;
   /** MOV from CR0/CR4 in non-root operation: host-owned bits read from the read shadow. */
   readCr(cr: number, actual: number): number;
@@ -1072,6 +1076,8 @@ export class Cpu implements LazyFlagState {
       }
       const startEip = this.eip;
       const last = n - 1;
+      // k = index of the running instruction; k === n once the cycles and count of instructions
+      // 0..last-1 have been added, just before the last one runs (it may read the clock: RDTSC, the PIT).
       let k = 0;
       try {
         const compiled = block.compiled;
@@ -1088,19 +1094,26 @@ export class Cpu implements LazyFlagState {
             const i = insns[k]!;
             i.exec(this, i);
           }
+          this.cycles += block.costBefore[last]!;
+          this.instret += last;
+          k = n;
           const i = insns[last]!;
           this.eip = (startEip + block.length) | 0;
           i.exec(this, i);
         }
       } catch (signal) {
-        this.cycles += block.costBefore[k]!;
-        this.instret += k;
-        this.eip = (startEip + insns[k]!.offset) | 0;
+        let at = k;
+        if (k === n) at = last;
+        else {
+          this.cycles += block.costBefore[k]!;
+          this.instret += k;
+        }
+        this.eip = (startEip + insns[at]!.offset) | 0;
         this.onSignal(signal);
         return;
       }
-      this.cycles += block.cost;
-      this.instret += n;
+      this.cycles += insns[last]!.cost;
+      this.instret++;
       if (this.stopRequest !== null || this.halted || this.interruptShadow || this.nmiPending || this.vmxPollEvents)
         return;
       if (this.fl & IF && this.pic !== null && this.pic.hasInterrupt()) return;

@@ -25,7 +25,11 @@ export function compileBlock(block: Block): CompiledBlock {
     const insn = block.insns[k]!;
     params.push(`i${k}`);
     args.push(insn);
-    if (k === n - 1) body.push(`c.eip = (s + ${block.length}) | 0;`);
+    if (k === n - 1) {
+      // The clock and the count include every earlier instruction before the last one runs.
+      body.push(`c.cycles += ${block.costBefore[n - 1]}; c.instret += ${n - 1}; c.blockPos = ${n};`);
+      body.push(`c.eip = (s + ${block.length}) | 0;`);
+    }
     // Through insn.exec (not a bound copy), so an instruction whose bytes were overwritten while its
     // block runs still raises the restart signal (self-modifying code, block-cache.ts).
     body.push(`i${k}.exec(c, i${k});`);

@@ -1,6 +1,7 @@
 // EXIT_REASON_CPUID (10): the virtual CPUID. The guest sees our own vendor string, the hypervisor
 // bit (leaf 1 ECX bit 31) and no VMX (nested virtualization is not offered), plus the hypervisor
-// leaves 0x40000000 (vendor "VMXLABHV    ") as KVM and Hyper-V provide.
+// leaves 0x40000000 (max hypervisor leaf in EAX, the same vendor in EBX, ECX, EDX) and 0x40000001, as
+// KVM and Hyper-V provide.
 
 import type { ExitAction, ExitContext } from "./context.js";
 import { skipInstruction } from "./context.js";

@@ -4,6 +4,7 @@
 
 import type { ExitAction, ExitContext } from "./context.js";
 import { injectException, skipInstruction } from "./context.js";
+import { handleUnexpectedExit } from "./unexpected.js";
 
 const CR0_PE = 1;
 const CR0_TS = 1 << 3;
@@ -43,10 +44,7 @@ export function emulateCrAccess(ctx: ExitContext, policy: CrPolicy): ExitAction 
     return "resume";
   }
   if (access !== 0 || (cr !== 0 && cr !== 4)) {
-    return ctx.stopVm({
-      kind: "error",
-      diagnostic: `unexpected CR access exit (qualification 0x${ctx.exit.qualification.toString(16)})`,
-    });
+    return handleUnexpectedExit(ctx, `CR${cr} access type ${access} is not emulated`);
   }
   // ESP lives in GUEST_RSP while the host runs; the other GPRs are still in the CPU's registers.
   const value = (gpr === 4 ? ctx.vmx.read(0x681c) : ctx.cpu.regs[gpr]!) >>> 0;

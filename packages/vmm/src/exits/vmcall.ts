@@ -3,9 +3,14 @@
 //   EAX = 1 CONSOLE_WRITE: EBX = guest-physical address, ECX = length -> bytes to the VM console
 //   EAX = 2 YIELD: give up the rest of the time slice
 //   EAX = 3 TIME: EDX:EAX = the modeled cycle counter (the TSC the guest sees), ECX = cycles per second
+// Hypercalls are for the guest's kernel: from CPL > 0 every call fails with -1 and does nothing (as
+// KVM answers -KVM_EPERM), or a user process could print any of the guest's memory, bypassing its kernel.
 
 import type { ExitAction, ExitContext } from "./context.js";
 import { skipInstruction } from "./context.js";
+
+/** The guest's CPL is the DPL of its SS (Intel SDM Vol. 3C, 24.4.1). */
+const GUEST_SS_AR_BYTES = 0x4818;
 
 export const HYPERCALL = { CONSOLE_WRITE: 1, YIELD: 2, TIME: 3 } as const;
 
@@ -14,6 +19,12 @@ export function handleVmcall(ctx: ExitContext): ExitAction {
   const call = r[0]! >>> 0;
   skipInstruction(ctx);
   ctx.charge(ctx.cost.hypervisor.hypercall);
+  const cpl = (ctx.vmx.read(GUEST_SS_AR_BYTES) >>> 5) & 3;
+  if (cpl !== 0) {
+    r[0] = -1;
+    ctx.note(`hypercall ${call} from CPL ${cpl}: refused`);
+    return "resume";
+  }
   switch (call) {
     case HYPERCALL.CONSOLE_WRITE: {
       const gpa = r[3]! >>> 0;

@@ -1,0 +1,103 @@
+// The hosted (type-2) design (packages/hosted): a host OS kernel with a KVM-like module and a user-space
+// VMM process per VM; optionally background host processes competing for the CPU (hostLoad: one
+// CPU-bound and one I/O-bound job).
+
+import { HostedSystem } from "@vmxlab/hosted";
+import type { PagingMode } from "@vmxlab/vmm";
+import type { Configuration, GuestProgram, RunCounters, RunOptions } from "../types.js";
+import { DEFAULT_MAX_INSTRUCTIONS, exitsByName, NOVPID_QUICK_WORKLOADS } from "./common.js";
+
+/** Background jobs of the "-load" configurations. */
+export const HOST_LOAD = 2;
+
+/** What the "-load" configurations run in --quick. */
+const LOAD_WORKLOADS = ["guest-kernel"];
+
+function runner(paging: PagingMode, vpid: boolean, hostLoad: number) {
+  return (program: GuestProgram, options: RunOptions): RunCounters => {
+    const sys = new HostedSystem(
+      [
+        {
+          name: "bench",
+          memoryMiB: program.memoryMiB,
+          image: program.image,
+          paging,
+          vpid,
+          ...(program.disk ? { disk: program.disk } : {}),
+        },
+      ],
+      { costModel: options.costModel, hostLoad },
+    );
+    const vm = sys.vms[0]!;
+    const cpu = sys.machine.cpu;
+    const tlb = { ...cpu.tlb.stats };
+    const startCycles = cpu.cycles;
+    const t0 = performance.now();
+    sys.run({ maxInstructions: program.maxInstructions ?? DEFAULT_MAX_INSTRUCTIONS });
+    const wallSeconds = (performance.now() - t0) / 1000;
+    const cycles = cpu.cycles - startCycles;
+    const stop = vm.stop ?? { kind: "error", diagnostic: "the VM did not stop" };
+    const s = vm.stats;
+    const otherProcesses = sys.hostProcesses.reduce((sum, p) => sum + p.runtime, 0);
+    const idle = sys.kernel.stats.idleCycles;
+    const accounted = s.guestCycles + s.kernelCycles + s.userCycles + otherProcesses + idle;
+    return {
+      stop:
+        stop.kind === "debug-exit"
+          ? { kind: stop.kind, value: stop.value }
+          : { kind: stop.kind, ...("diagnostic" in stop ? { diagnostic: stop.diagnostic } : {}) },
+      guestInstructions: s.guestInstructions,
+      cycles,
+      exits: exitsByName(s.exits),
+      userExits: s.userExits,
+      tlbMisses: cpu.tlb.stats.misses - tlb.misses,
+      walkReferences: cpu.tlb.stats.walkReferences - tlb.walkReferences,
+      time: {
+        guest: s.guestCycles,
+        hypervisor: s.kernelCycles,
+        // The host kernel charges its scheduler work to whichever process is on the CPU; what no
+        // process was charged with (the time before the VMM first ran, between processes) is here.
+        hostKernel: Math.max(0, cycles - accounted),
+        userVmm: s.userCycles,
+        otherProcesses,
+        idle,
+      },
+      tablePages: vm.vcpu ? vm.vcpu.vm.mmu.tablePages + 2 : 0,
+      wallSeconds,
+    };
+  };
+}
+
+function hosted(paging: PagingMode, vpid: boolean, hostLoad: number, order: number): Configuration {
+  const name = `hosted-${paging}${hostLoad ? "-load" : ""}${vpid ? "" : "-novpid"}`;
+  const what = paging === "ept" ? "EPT" : "shadow paging";
+  return {
+    name,
+    family: "hosted",
+    paging,
+    vpid,
+    hostLoad,
+    title: `Hosted (host kernel + KVM-like module + user-space VMM), ${what}${
+      hostLoad ? `, ${hostLoad} background host processes` : ""
+    }${vpid ? "" : ", VPID off"}`,
+    order,
+    // In CI: every profile on the main designs; with host load only the guest kernel, which is long
+    // enough to span many host scheduler slices (quick loops fit inside one and show nothing of the load).
+    quick: hostLoad
+      ? { workloads: LOAD_WORKLOADS }
+      : vpid
+        ? { allProfiles: true }
+        : { workloads: NOVPID_QUICK_WORKLOADS },
+    run: runner(paging, vpid, hostLoad),
+  };
+}
+
+const configurations: Configuration[] = [
+  hosted("ept", true, 0, 20),
+  hosted("shadow", true, 0, 21),
+  hosted("ept", true, HOST_LOAD, 22),
+  hosted("shadow", true, HOST_LOAD, 23),
+  hosted("ept", false, 0, 24),
+];
+
+export default configurations;

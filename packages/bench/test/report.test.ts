@@ -1,0 +1,132 @@
+// The outputs: terminal tables, JSON, the self-contained HTML report with its SVG charts, and the
+// README figures section, from a small real run.
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { BenchResults, EmulatorPerf } from "../src/index.js";
+import {
+  bundle,
+  figuresMarkdown,
+  formatReport,
+  htmlReport,
+  resultsJson,
+  runMatrix,
+  wantsProgress,
+  writeReadmeFigures,
+} from "../src/index.js";
+import { FIGURES_END, FIGURES_START } from "../src/report/readme.js";
+import { barChart } from "../src/report/svg.js";
+
+const emulator: EmulatorPerf = {
+  speed: [
+    {
+      kernel: "register loop (add/xor/dec/jnz)",
+      vmxlab: { mips: 100, seconds: 0.2, instructions: 2e7, samples: 5, rme: 1.5 },
+      v86Jit: { mips: 1000, seconds: 1, instructions: 1e9, samples: 1, rme: 0 },
+      v86Interpreter: { mips: 80, seconds: 1, instructions: 8e7, samples: 1, rme: 0 },
+    },
+  ],
+  v86: { available: true, version: "0.5.462" },
+  exitRates: [
+    {
+      name: "CPUID loop, type-1 (EPT)",
+      workload: "cpuid",
+      configuration: "type1-ept",
+      iterations: 100,
+      exits: 101,
+      seconds: 0.001,
+      exitsPerSecond: 101_000,
+      usPerExit: 9.5,
+      modeledCyclesPerExit: 1040,
+    },
+  ],
+  memory: [
+    {
+      configuration: "type1-ept",
+      guestMiB: 8,
+      vms: 9,
+      hostMiBPerVm: 8.3,
+      overheadMiBPerVm: 0.3,
+      tableKiBPerVm: 32,
+    },
+  ],
+  gcExposed: true,
+};
+
+let results: BenchResults;
+
+beforeAll(async () => {
+  const matrix = await runMatrix({
+    quick: true,
+    only: ["cpuid", "vmcall", "out", "type1-ept", "hosted-ept", "recent"],
+    sampleHostTime: false,
+  });
+  results = bundle(matrix, emulator);
+}, 120_000);
+
+describe("reports", () => {
+  it("terminal tables: modeled cycles with overheads, exits by reason, n/a cells, the emulator section", () => {
+    const text = formatReport(results);
+    expect(text).toMatch(/cpuid\s+40\s+1,040 \(26\.0x\)\s+1,040 \(26\.0x\)/);
+    expect(text).toMatch(/out\s+100\s+1,240 \(12\.4x\)\s+3,746 \(37\.5x\)/);
+    expect(text).toMatch(/vmcall\s+n\/a\s+1,080 \(-\)/);
+    expect(text).toMatch(/Not applicable:\n {2}vmcall: VMCALL outside VMX non-root operation is #UD/);
+    expect(text).toMatch(/cpuid\s+1 CPUID\s+1 CPUID/);
+    expect(text).toMatch(/register loop \(add\/xor\/dec\/jnz\)\s+100\s+1\.5\s+1000\s+0\.10x\s+80\.0\s+1\.25x/);
+    for (const line of text.split("\n")) expect(line.length).toBeLessThanOrEqual(120);
+  });
+
+  it("JSON: everything, parseable", () => {
+    const back = JSON.parse(resultsJson(results)) as BenchResults;
+    expect(back.matrix.cells).toHaveLength(results.matrix.cells.length);
+    const cell = back.matrix.cells.find((c) => c.workload === "out" && c.configuration === "hosted-ept")!;
+    expect(cell.perIteration!.exits).toEqual({ IO_INSTRUCTION: 1 });
+    expect(cell.perIteration!.userExits).toBe(1);
+    expect(cell.overhead).toBeCloseTo(37.46, 2);
+  });
+
+  it("HTML: self-contained, with the three kinds of charts", () => {
+    const html = htmlReport(results);
+    expect(html).not.toMatch(/<script|<link|src="http|href="http/);
+    expect(html.match(/<svg/g)?.length).toBe(html.match(/<\/svg>/g)?.length);
+    expect(html).toMatch(/Overhead against the bare machine/);
+    expect(html).toMatch(/VM exits per iteration/);
+    expect(html).toMatch(/modeled cycles per iteration/);
+    expect(html).toMatch(/<title>out on hosted-ept: 1 IO_INSTRUCTION exits per iteration<\/title>/);
+    expect(html).toMatch(/Guest MIPS on the bare machine/);
+  });
+
+  it("SVG bars: log and linear axes, escaped text", () => {
+    const svg = barChart({
+      title: "a <b> & c",
+      axis: "x",
+      groups: [{ label: "g", bars: [{ label: "one", segments: [{ value: 50, key: "k", title: "fifty" }] }] }],
+      legend: [{ key: "k", label: "key", color: "#000" }],
+      scale: "log",
+    });
+    expect(svg).toMatch(/a &lt;b&gt; &amp; c/);
+    expect(svg).toMatch(/<title>fifty<\/title>/);
+    expect(svg).toMatch(/\(log scale\)/);
+  });
+
+  it("README figures: generated between the markers, the rest untouched", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vmxlab-readme-"));
+    const path = join(dir, "README.md");
+    writeFileSync(path, `# title\n\n${FIGURES_START}\nold\n${FIGURES_END}\n\nafter\n`);
+    writeReadmeFigures(results, path);
+    const text = readFileSync(path, "utf8");
+    expect(text.startsWith("# title\n\n<!-- figures:start -->\n")).toBe(true);
+    expect(text).not.toMatch(/\nold\n/);
+    expect(text).toMatch(/after\n$/);
+    expect(text).toContain(results.host.cpu);
+    expect(figuresMarkdown(results)).toMatch(/\| cpuid \| 40 \| 1,040 \(26\.0x\) \| 1,040 \(26\.0x\) \|/);
+  });
+
+  it("progress only on a terminal outside CI", () => {
+    expect(wantsProgress(true, {})).toBe(true);
+    expect(wantsProgress(true, { CI: "true" })).toBe(false);
+    expect(wantsProgress(false, {})).toBe(false);
+    expect(wantsProgress(undefined, {})).toBe(false);
+  });
+});

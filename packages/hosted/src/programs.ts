@@ -1,0 +1,256 @@
+// The machine code of the host: the kernel's ring-0 entry and exit paths, and the ring-3 programs its
+// processes run (the user-space VMM loop, a CPU-bound job, an I/O-bound job). All of it is assembled
+// with the project's assembler and executed by the emulated CPU; only what runs at the marked OUT
+// instructions is TypeScript.
+
+import { assembleOrThrow } from "@vmxlab/cpu";
+import {
+  ERROR_CODE_VECTORS,
+  GUEST_RAM_ADDR,
+  IRQ_BASE,
+  KDATA,
+  KERNEL_CODE,
+  KERNEL_UPCALL_PORT,
+  KVM_EXIT,
+  KVM_RUN,
+  KVM_RUN_ADDR,
+  REGION,
+  SYS,
+  SYSCALL_VECTOR,
+  USER_BASE,
+  VMM_LIB,
+  VMM_LIB_PORT,
+} from "./layout.js";
+
+export interface Assembled {
+  bytes: Uint8Array;
+  symbols: Map<string, number>;
+}
+
+/** Vectors with an entry stub: the exceptions, the 16 PIC IRQs and the system call. */
+export const STUB_VECTORS: readonly number[] = [
+  ...Array.from({ length: 32 }, (_, k) => k),
+  ...Array.from({ length: 16 }, (_, k) => IRQ_BASE + k),
+  SYSCALL_VECTOR,
+];
+
+/**
+ * The kernel's ring-0 code. Each vector's stub pushes a dummy error code when the CPU pushes none,
+ * then the vector, and joins `common`, which saves the interrupted context (DS, ES, PUSHAD) on the
+ * kernel stack and hands over to the TypeScript kernel with an OUT to the upcall port. Every process
+ * that is not running sits on its own kernel stack at `ret_to_user` with such a frame: a context
+ * switch is a change of ESP (plus CR3 and TSS.ESP0), as in any kernel; the IRET at the end returns
+ * to ring 3 (or to the idle loop).
+ */
+export function kernelSource(): string {
+  const lines = ["bits 32", `org 0x${KERNEL_CODE.toString(16)}`, "", "; ---- one stub per vector ----"];
+  for (const v of STUB_VECTORS) {
+    lines.push(`vec_${v}:`);
+    if (!ERROR_CODE_VECTORS.has(v)) lines.push("    push 0");
+    lines.push(`    push 0x${v.toString(16)}`, "    jmp common");
+  }
+  lines.push(
+    "",
+    "; ---- the common entry: save the context, enter the kernel's logic ----",
+    "common:",
+    "    push ds",
+    "    push es",
+    "    pushad",
+    `    mov ax, 0x${KDATA.toString(16)}`,
+    "    mov ds, ax",
+    "    mov es, ax",
+    `    out 0x${KERNEL_UPCALL_PORT.toString(16)}, al    ; the TypeScript kernel runs here (trap frame at ESP)`,
+    "",
+    "; ---- the common exit: every process resumes here, on its own kernel stack ----",
+    "ret_to_user:",
+    "    popad",
+    "    pop es",
+    "    pop ds",
+    "    add esp, 8                  ; vector and error code",
+    "    iretd",
+    "",
+    "; ---- HOST_RIP: where every VM exit lands (the KVM module's exit path), with ESP = HOST_RSP =",
+    ";      the trap frame of the VMM process's KVM_RUN call. Returning to user space continues here. ----",
+    "vmx_vmexit:",
+    "    jmp ret_to_user",
+    "",
+    "; ---- the idle task ----",
+    "idle_loop:",
+    "    sti",
+    "    hlt",
+    "    jmp idle_loop",
+  );
+  return `${lines.join("\n")}\n`;
+}
+
+let kernelImage: Assembled | null = null;
+
+export function assembleKernel(): Assembled {
+  if (!kernelImage) {
+    const r = assembleOrThrow(kernelSource(), { fileName: "host-kernel.asm" });
+    kernelImage = { bytes: r.bytes, symbols: r.symbols };
+  }
+  return kernelImage;
+}
+
+const userHeader = (name: string) => [`; ${name}`, "bits 32", `org 0x${USER_BASE.toString(16)}`, ""];
+
+/**
+ * The user-space VMM (kvmtool/QEMU-like), one process per VM: mmap the guest's RAM, create the VM,
+ * register the memory, create the vCPU, load the image (library code), set the registers, then
+ * loop: KVM_RUN, dispatch on kvm_run.exit_reason to the device models (library code), run again.
+ * A device-model failure ends in UD2, as abort() would: the kernel kills the process.
+ */
+export function vmmSource(guestRamBytes: number): string {
+  const sys = (n: number) => `0x${n.toString(16)}`;
+  return `${[
+    ...userHeader("vmm: the user-space VMM loop"),
+    "start:",
+    `    mov eax, ${sys(SYS.MMAP)}`,
+    `    mov ebx, 0x${GUEST_RAM_ADDR.toString(16)}`,
+    `    mov ecx, ${guestRamBytes}`,
+    "    int 0x80",
+    "    test eax, eax",
+    "    jnz fail",
+    `    mov eax, ${sys(SYS.KVM_CREATE_VM)}`,
+    "    int 0x80",
+    "    test eax, eax",
+    "    js fail",
+    "    mov [vmfd], eax",
+    `    mov eax, ${sys(SYS.KVM_SET_USER_MEMORY_REGION)}`,
+    "    mov ebx, [vmfd]",
+    "    mov ecx, region",
+    "    int 0x80",
+    "    test eax, eax",
+    "    jnz fail",
+    `    mov eax, ${sys(SYS.KVM_CREATE_VCPU)}`,
+    "    mov ebx, [vmfd]",
+    "    int 0x80",
+    "    test eax, eax",
+    "    js fail",
+    "    mov [vcpufd], eax",
+    `    mov eax, ${VMM_LIB.LOAD_IMAGE}`,
+    "    mov ebx, regs",
+    `    out 0x${VMM_LIB_PORT.toString(16)}, eax    ; library: load the guest image`,
+    "    test eax, eax",
+    "    jnz fail",
+    `    mov eax, ${sys(SYS.KVM_SET_REGS)}`,
+    "    mov ebx, [vcpufd]",
+    "    mov ecx, regs",
+    "    int 0x80",
+    "    test eax, eax",
+    "    jnz fail",
+    "run:",
+    `    mov eax, ${sys(SYS.KVM_RUN)}`,
+    "    mov ebx, [vcpufd]",
+    "    int 0x80",
+    "    test eax, eax",
+    "    jnz fail",
+    `    mov eax, [0x${(KVM_RUN_ADDR + KVM_RUN.EXIT_REASON).toString(16)}]    ; kvm_run.exit_reason`,
+    `    cmp eax, ${KVM_EXIT.IO}`,
+    "    je .io",
+    `    cmp eax, ${KVM_EXIT.MMIO}`,
+    "    je .mmio",
+    `    cmp eax, ${KVM_EXIT.HYPERCALL}`,
+    "    je .hypercall",
+    `    mov eax, ${VMM_LIB.VM_STOPPED}`,
+    `    out 0x${VMM_LIB_PORT.toString(16)}, eax    ; library: the VM stopped`,
+    "    jmp exit",
+    ".io:",
+    `    mov eax, ${VMM_LIB.IO}`,
+    "    jmp .device",
+    ".mmio:",
+    `    mov eax, ${VMM_LIB.MMIO}`,
+    "    jmp .device",
+    ".hypercall:",
+    `    mov eax, ${VMM_LIB.HYPERCALL}`,
+    ".device:",
+    `    out 0x${VMM_LIB_PORT.toString(16)}, eax    ; library: the device models`,
+    "    test eax, eax",
+    "    jz run",
+    "    js abort",
+    "    jmp exit                     ; the guest powered the VM off",
+    "fail:",
+    "    mov ebx, 1",
+    "    jmp exit_with",
+    "abort:",
+    "    ud2                          ; abort()",
+    "exit:",
+    "    xor ebx, ebx",
+    "exit_with:",
+    `    mov eax, ${sys(SYS.EXIT)}`,
+    "    int 0x80",
+    "    jmp exit_with",
+    "",
+    "align 4",
+    "vmfd: dd 0",
+    "vcpufd: dd 0",
+    `region: dd 0, 0, 0, ${guestRamBytes}, 0x${GUEST_RAM_ADDR.toString(16)}    ; slot, flags, gpa, size, hva`,
+    "regs: times 10 dd 0",
+  ].join("\n")}\n`;
+}
+
+// Keep the struct offsets in the source honest.
+if (REGION.SIZE !== 12 || REGION.HVA !== 16) throw new Error("kvm_userspace_memory_region layout changed");
+
+/** A CPU-bound job: xorshift rounds forever; `progress` counts completed batches of 64 rounds. */
+export function cpuBoundSource(): string {
+  return `${[
+    ...userHeader("cpu-bound host job"),
+    "start:",
+    "    mov esi, 0x2545f491",
+    ".batch:",
+    "    mov ecx, 64",
+    ".round:",
+    "    mov eax, esi",
+    "    shl eax, 13",
+    "    xor esi, eax",
+    "    mov eax, esi",
+    "    shr eax, 17",
+    "    xor esi, eax",
+    "    mov eax, esi",
+    "    shl eax, 5",
+    "    xor esi, eax",
+    "    dec ecx",
+    "    jnz .round",
+    "    inc dword [progress]",
+    "    jmp .batch",
+    "align 4",
+    "progress: dd 0",
+  ].join("\n")}\n`;
+}
+
+/** An I/O-bound job: a short computation, then a disk request it waits for; `progress` counts completed requests. */
+export function ioBoundSource(burstIterations = 500): string {
+  return `${[
+    ...userHeader("i/o-bound host job"),
+    "start:",
+    "    mov esi, 0x9e3779b9",
+    ".request:",
+    `    mov ecx, ${burstIterations}`,
+    ".compute:",
+    "    mov eax, esi",
+    "    shl eax, 7",
+    "    add esi, eax",
+    "    dec ecx",
+    "    jnz .compute",
+    `    mov eax, 0x${SYS.IO_WAIT.toString(16)}`,
+    "    int 0x80",
+    "    inc dword [progress]",
+    "    jmp .request",
+    "align 4",
+    "progress: dd 0",
+  ].join("\n")}\n`;
+}
+
+const userPrograms = new Map<string, Assembled>();
+
+export function assembleUser(source: string, fileName: string): Assembled {
+  let a = userPrograms.get(source);
+  if (!a) {
+    const r = assembleOrThrow(source, { fileName });
+    a = { bytes: r.bytes, symbols: r.symbols };
+    userPrograms.set(source, a);
+  }
+  return a;
+}

@@ -1,0 +1,232 @@
+// A hosted (type-2) system: the host kernel with the KVM-like module, one user-space VMM process per
+// VM, and optionally background host processes (CPU-bound and I/O-bound jobs) competing for the CPU.
+
+import type { CostModel, RegisterSnapshot } from "@vmxlab/cpu";
+import type { PagingMode, RunLimits, VmConfig, VmStop } from "@vmxlab/vmm";
+import { HostKernel, type Process, type ProcessKind } from "./kernel.js";
+import { type HostedExitRecord, KvmModule, type KvmVcpu } from "./kvm.js";
+import { assembleUser, cpuBoundSource, ioBoundSource, vmmSource } from "./programs.js";
+import type { SchedulerParams } from "./scheduler.js";
+import { VmmUserSpace } from "./vmm-lib.js";
+
+export interface HostedVmConfig extends VmConfig {
+  /** A bug to inject into this VM's device models: the access to `port` makes the model fail (the VMM aborts). */
+  deviceFault?: { port: number; message?: string };
+}
+
+export type HostJobKind = "cpu" | "io";
+
+export interface HostedOptions {
+  /** Cost-model profile ("recent", "nehalem") or a model. */
+  costModel?: CostModel | string;
+  /** Memory virtualization of every VM whose config does not say (default "ept"). */
+  paging?: PagingMode;
+  /** Background host processes: N jobs, CPU-bound and I/O-bound alternately (CPU-bound first). */
+  hostLoad?: number;
+  /** The background jobs explicitly (instead of hostLoad). */
+  hostJobs?: readonly HostJobKind[];
+  /** Host scheduler tick rate (default 1000 Hz). */
+  tickHz?: number;
+  scheduler?: Partial<SchedulerParams>;
+  /** Latency of one disk request of an I/O-bound job (default 100 µs). */
+  ioLatencyCycles?: number;
+  /** Host memory for the kernel, page tables and processes, besides guest RAM (default 16 MiB). */
+  reservedMiB?: number;
+  /** Every byte a guest writes to its console (0xE9 or COM1). */
+  onConsole?: (vm: HostedVm, byte: number) => void;
+  /** Every VM exit with its hops, when the round trip is complete. */
+  onExit?: (record: HostedExitRecord) => void;
+}
+
+/** Per-VM results, in the type-1 hypervisor's terms plus the hosted split. */
+export interface HostedVmStats {
+  exits: Map<number, number>;
+  guestInstructions: number;
+  guestCycles: number;
+  /** Kernel-module cycles for this VM: VM transitions, in-kernel handlers, KVM_RUN entry and return. */
+  kernelCycles: number;
+  /** The VMM process's other cycles: its ring-3 loop, the device models, system-call entries. */
+  userCycles: number;
+  /** kernelCycles + userCycles: everything the VM cost beyond its own instructions. */
+  hypervisorCycles: number;
+  kernelExits: number;
+  userExits: number;
+  runCalls: number;
+  /** Cycles the VMM process was on the CPU (guest time included). */
+  runtime: number;
+}
+
+export class HostedVm {
+  readonly name: string;
+  stop: VmStop | null = null;
+  finalRegs: RegisterSnapshot | null = null;
+  readonly consoleBytes: number[] = [];
+  process!: Process;
+  user!: VmmUserSpace;
+
+  constructor(
+    readonly config: HostedVmConfig,
+    private readonly system: HostedSystem,
+  ) {
+    this.name = config.name;
+  }
+
+  get paging(): PagingMode {
+    return this.config.paging ?? "ept";
+  }
+
+  get vcpu(): KvmVcpu | null {
+    return this.system.kvm.vcpuOf(this.process) ?? null;
+  }
+
+  consoleText(): string {
+    let s = "";
+    for (const b of this.consoleBytes) s += String.fromCharCode(b);
+    return s;
+  }
+
+  get stats(): HostedVmStats {
+    const vcpu = this.vcpu;
+    const vm = vcpu?.vm;
+    const guestCycles = vm?.stats.guestCycles ?? 0;
+    const kernelCycles = vm?.stats.hypervisorCycles ?? 0;
+    const runtime = this.process.runtime;
+    const userCycles = Math.max(0, runtime - guestCycles - kernelCycles);
+    return {
+      exits: vm?.stats.exits ?? new Map(),
+      guestInstructions: vm?.stats.guestInstructions ?? 0,
+      guestCycles,
+      kernelCycles,
+      userCycles,
+      hypervisorCycles: kernelCycles + userCycles,
+      kernelExits: vcpu?.stats.kernelExits ?? 0,
+      userExits: vcpu?.stats.userExits ?? 0,
+      runCalls: vcpu?.stats.runCalls ?? 0,
+      runtime,
+    };
+  }
+}
+
+/** A host process's progress as the host sees it. */
+export interface HostProcessInfo {
+  pid: number;
+  name: string;
+  kind: ProcessKind;
+  /** Work done: batches of a CPU-bound job, disk requests of an I/O-bound job (its own counter in memory). */
+  progress: number;
+  /** Cycles on the CPU. */
+  runtime: number;
+  instructions: number;
+  /** Times it got the CPU. */
+  switchesIn: number;
+}
+
+export class HostedSystem {
+  readonly kernel: HostKernel;
+  readonly kvm: KvmModule;
+  readonly vms: HostedVm[] = [];
+  readonly hostProcesses: Process[] = [];
+  private readonly byProcess = new Map<Process, HostedVm>();
+  private readonly startCycles: number;
+
+  constructor(configs: HostedVmConfig[], options: HostedOptions = {}) {
+    if (configs.length === 0) throw new Error("a hosted system needs at least one VM");
+    const jobs: HostJobKind[] =
+      options.hostJobs !== undefined
+        ? [...options.hostJobs]
+        : Array.from({ length: options.hostLoad ?? 0 }, (_, k) => (k % 2 === 0 ? "cpu" : "io"));
+    const guestMiB = configs.reduce((sum, c) => sum + c.memoryMiB, 0);
+    const memoryMiB = (options.reservedMiB ?? 16) + guestMiB + 2 * configs.length + Math.ceil(jobs.length / 8);
+    this.kernel = new HostKernel({
+      memoryMiB,
+      ...(options.costModel !== undefined ? { costModel: options.costModel } : {}),
+      ...(options.tickHz !== undefined ? { tickHz: options.tickHz } : {}),
+      ...(options.scheduler !== undefined ? { scheduler: options.scheduler } : {}),
+      ...(options.ioLatencyCycles !== undefined ? { ioLatencyCycles: options.ioLatencyCycles } : {}),
+    });
+    const k = this.kernel;
+    this.kvm = new KvmModule(k, (proc) => {
+      const vm = this.byProcess.get(proc);
+      return vm ? { config: { ...vm.config, paging: vm.paging }, devices: vm.user.devices } : null;
+    });
+    if (options.onExit) this.kvm.onExit = options.onExit;
+    k.hooks.syscall = (proc, nr, args) => this.kvm.syscall(proc, nr, args);
+    k.hooks.userLibrary = (proc) => {
+      const vm = this.byProcess.get(proc);
+      if (vm) vm.user.call();
+    };
+    k.hooks.switchIn = (proc) => this.kvm.switchedIn(proc);
+    k.hooks.processExit = (proc) => this.processExit(proc);
+    for (const config of configs) {
+      const vm = new HostedVm({ ...config, paging: config.paging ?? options.paging ?? "ept" }, this);
+      const bytes = config.memoryMiB * 1024 * 1024;
+      const program = assembleUser(vmmSource(bytes), "vmm.asm");
+      vm.process = k.spawn(`vmm:${config.name}`, "vmm", program, config.weight ?? 1);
+      vm.user = new VmmUserSpace(k, this.kvm, vm.process, vm, (byte) => {
+        vm.consoleBytes.push(byte);
+        options.onConsole?.(vm, byte);
+      });
+      vm.process.user = vm.user;
+      this.byProcess.set(vm.process, vm);
+      this.vms.push(vm);
+    }
+    jobs.forEach((kind, i) => {
+      const program =
+        kind === "cpu" ? assembleUser(cpuBoundSource(), "cpu-job.asm") : assembleUser(ioBoundSource(), "io-job.asm");
+      this.hostProcesses.push(k.spawn(`${kind}-job-${i}`, kind, program));
+    });
+    this.startCycles = k.cpu.cycles;
+  }
+
+  get machine() {
+    return this.kernel.machine;
+  }
+
+  /** Runs until every VM has stopped (or a limit is reached); host jobs run alongside. */
+  run(limits: RunLimits = {}): void {
+    const k = this.kernel;
+    k.cycleLimit = limits.maxCycles === undefined ? Number.POSITIVE_INFINITY : k.cpu.cycles + limits.maxCycles;
+    this.kvm.maxGuestInstructions = limits.maxInstructions ?? Number.POSITIVE_INFINITY;
+    k.run(() => this.vms.every((vm) => vm.stop !== null));
+    for (const vm of this.vms) {
+      if (vm.stop) continue;
+      vm.stop = { kind: "limit" };
+      const vcpu = vm.vcpu;
+      vm.finalRegs = vcpu ? (vcpu.finalRegs ?? this.kvm.snapshot(vcpu)) : null;
+    }
+  }
+
+  private processExit(proc: Process): void {
+    this.kvm.processExit(proc);
+    const vm = this.byProcess.get(proc);
+    if (!vm || vm.stop) return;
+    const why = proc.killedBy
+      ? `was killed: ${proc.killedBy}`
+      : `exited with status ${proc.exitStatus} before its VM stopped`;
+    const detail = vm.user.error ? ` (${vm.user.error})` : "";
+    vm.stop = { kind: "error", diagnostic: `VMM process ${proc.name} (pid ${proc.pid}) ${why}${detail}` };
+    vm.finalRegs = vm.vcpu?.finalRegs ?? null;
+  }
+
+  /** Modeled cycles since the system was created. */
+  get cycles(): number {
+    return this.kernel.cpu.cycles - this.startCycles;
+  }
+
+  get contextSwitches(): number {
+    return this.kernel.stats.contextSwitches;
+  }
+
+  /** The background host jobs' progress and CPU time. */
+  hostProgress(): HostProcessInfo[] {
+    return this.hostProcesses.map((p) => ({
+      pid: p.pid,
+      name: p.name,
+      kind: p.kind,
+      progress: p.state === "dead" ? 0 : this.kernel.readSymbol32(p, "progress"),
+      runtime: p.runtime,
+      instructions: p.instructions,
+      switchesIn: p.switchesIn,
+    }));
+  }
+}
