@@ -682,6 +682,9 @@ export class HostKernel {
     const mem = this.machine.memory;
     const prev = this.current;
     this.hooks.switchOut?.(prev);
+    // After a VM exit TR's limit is 0x67 (the I/O bitmap is out of reach): reload it before any
+    // process can return to user space (a VMM's OUT to its library port would #GP).
+    this.reloadTrIfNeeded();
     if (prev.state !== "dead") prev.kernelEsp = cpu.regs[ESP]! >>> 0;
     // switch_to: the software part of a context switch.
     cpu.cycles += this.cost.hosted.contextSwitch;

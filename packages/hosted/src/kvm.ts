@@ -39,7 +39,6 @@ import {
   guestInstructionText,
   guestRegisterSnapshot,
   HYPERCALL,
-  type Hypervisor,
   handleUnexpectedExit,
   injectPendingInterrupt,
   PAGE,
@@ -317,9 +316,8 @@ export class KvmModule {
     const vm = new Vm(kvm.id, { ...kvm.platform.config, paging: kvm.paging }, kvm.memory, vmcs, kvm.platform.devices);
     if (kvm.paging === "ept") vm.mmu = new EptMmu(kvm.ept!);
     else {
-      // The shadow MMU needs the machine and page allocation from its host: the module provides both.
-      const host = { machine, allocatePage: () => k.allocPage() } as unknown as Hypervisor;
-      vm.mmu = new ShadowMmu(host, vm);
+      // The shadow MMU's host is the module: the machine, and kernel pages for the shadow tables.
+      vm.mmu = new ShadowMmu({ machine, allocatePage: () => k.allocPage() }, vm);
     }
     const vcpu = new KvmVcpu(kvm, vm, vmcs, runPage);
     kvm.vcpu = vcpu;

@@ -3,6 +3,7 @@
 // the kernel (the vCPU thread blocks); MMIO goes to user space; waiting for the CPU shows in the
 // latency.
 import { assembleOrThrow, COST_MODELS, EXIT_REASON } from "@vmxlab/cpu";
+import { Hypervisor } from "@vmxlab/vmm";
 import { describe, expect, it } from "vitest";
 import type { HopName, HostedExitRecord } from "../src/index.js";
 import { bare, guestVisible, hosted, type1 } from "./helpers.js";
@@ -285,5 +286,63 @@ org 0x100000
     expect(job.progress).toBeGreaterThan(0);
     expect(totalWait).toBeLessThanOrEqual(job.runtime + r.system.kernel.stats.contextSwitches * 10_000);
     expect(totalWait).toBeGreaterThan(job.runtime / 2);
+  });
+});
+
+describe("the block device model in the VMM process", () => {
+  it("does its DMA through the VMM's own mapping of guest RAM, with type-1's results", () => {
+    const image = asm(`
+bits 32
+org 0x100000
+  mov dx, 0x6000
+  mov eax, 1
+  out dx, eax              ; SECTOR 1
+  mov dx, 0x6004
+  mov eax, 2
+  out dx, eax              ; COUNT 2
+  mov dx, 0x6008
+  mov eax, 0x200000
+  out dx, eax              ; BUFFER
+  mov dx, 0x600c
+  mov eax, 1
+  out dx, eax              ; read
+  in eax, dx               ; STATUS
+  mov ebx, eax
+  xor eax, eax
+  mov esi, 0x200000
+  mov ecx, 256
+.sum:
+  add eax, [esi]
+  rol eax, 3
+  add esi, 4
+  dec ecx
+  jnz .sum
+  mov edi, eax
+  mov dword [0x200000], 0xfeedface
+  mov dx, 0x6000
+  mov eax, 7
+  out dx, eax              ; SECTOR 7
+  mov dx, 0x6004
+  mov eax, 1
+  out dx, eax
+  mov dx, 0x600c
+  mov eax, 2
+  out dx, eax              ; write
+  mov eax, edi
+  out 0xf4, eax
+`);
+    const disk = () => Uint8Array.from({ length: 16 * 512 }, (_, i) => (i * 7 + (i >>> 9)) & 0xff);
+    const hv = new Hypervisor([{ name: "vm0", memoryMiB: 4, image, disk: disk() }]);
+    hv.run({});
+    const t1 = hv.vms[0]!;
+    const r = hosted(image, { config: { memoryMiB: 4, disk: disk() } });
+    const vm = r.system.vms[0]!;
+    expect(r.stop).toEqual(t1.stop);
+    expect(r.regs).toEqual(t1.finalRegs);
+    expect(r.regs!.ebx & 3).toBe(2); // completed, no error
+    const written = vm.user.devices.block!.disk;
+    expect(Array.from(written.subarray(7 * 512, 7 * 512 + 4))).toEqual([0xce, 0xfa, 0xed, 0xfe]);
+    expect(written).toEqual(t1.devices.block!.disk);
+    expect(vm.stats.userExits).toBe(9); // 7 OUTs and 1 IN to the block device, the debug exit
   });
 });

@@ -22,6 +22,7 @@ export { EptMmu } from "./memory/ept-mmu.js";
 export type { GuestMemoryAccess } from "./memory/guest-memory.js";
 export { GuestMemory, GuestMemoryError } from "./memory/guest-memory.js";
 export type { Mmu, MmuVmcsSettings } from "./memory/mmu.js";
+export type { ShadowMmuHost } from "./memory/shadow-mmu.js";
 export { ShadowMmu } from "./memory/shadow-mmu.js";
 export { describeExit } from "./trace.js";
 export type { PagingMode, VmConfig, VmState, VmStats, VmStop } from "./vm.js";

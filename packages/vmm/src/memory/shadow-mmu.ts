@@ -179,6 +179,9 @@ export interface ShadowStats {
 const hex8 = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, "0")}`;
 const hex = (n: number) => `0x${(n >>> 0).toString(16)}`;
 
+/** What the shadow MMU needs from its host: the machine, and pages for its tables (the type-1 hypervisor, or the hosted KVM module). */
+export type ShadowMmuHost = Pick<Hypervisor, "machine" | "allocatePage">;
+
 export class ShadowMmu implements Mmu {
   readonly kind = "shadow";
   readonly stats: ShadowStats = {
@@ -211,7 +214,7 @@ export class ShadowMmu implements Mmu {
   private readonly policy: CrPolicy;
 
   constructor(
-    readonly hv: Hypervisor,
+    readonly hv: ShadowMmuHost,
     readonly vm: Vm,
   ) {
     this.mem = hv.machine.memory;
