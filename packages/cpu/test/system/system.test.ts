@@ -199,7 +199,6 @@ describe("exceptions", () => {
     expect(fault.regs.eip).toBe(fault.sym("icount_fault") + 10);
   });
 
-  // Not implemented yet: TF single-step needs run-loop support (lead: cpu.ts). Drop `.fails` once done.
   it("#DB single-step trap after each instruction that starts with TF = 1", () => {
     const r = exceptions("db_single_step");
     expect(r.stop).toEqual({ kind: "halt" });
