@@ -2,7 +2,7 @@
 // emulator-performance section), prints the tables, writes JSON / HTML / the README figures on request.
 // Progress goes to stderr, and only on a terminal outside CI.
 
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type EmulatorPerf, measureEmulator } from "./perf/emulator.js";
@@ -28,6 +28,8 @@ export interface BenchCommandOptions {
   readme?: boolean;
   /** Skip v86 in the emulator section. */
   skipV86?: boolean;
+  /** Render the reports from a saved JSON results file instead of running anything. */
+  from?: string;
   cwd?: string;
   stdout: (text: string) => void;
   stderr: (text: string) => void;
@@ -43,6 +45,32 @@ export function wantsProgress(isTTY: boolean | undefined, env: Record<string, st
 }
 
 export async function runBenchCommand(o: BenchCommandOptions): Promise<{ status: number; results: BenchResults }> {
+  const cwd = o.cwd ?? process.cwd();
+  const results = o.from ? readResults(resolve(cwd, o.from)) : await run(o);
+  o.stdout(formatReport(results, o.width ?? 120));
+  if (o.json) {
+    writeFileSync(resolve(cwd, o.json), resultsJson(results));
+    o.stdout(`results written to ${o.json}\n`);
+  }
+  if (o.html) {
+    writeFileSync(resolve(cwd, o.html), htmlReport(results));
+    o.stdout(`report written to ${o.html}\n`);
+  }
+  if (o.readme) {
+    writeReadmeFigures(results, README_PATH);
+    o.stdout(`figures written to ${README_PATH}\n`);
+  }
+  const errors = results.matrix.cells.filter((c) => c.status === "error").length;
+  return { status: errors > 0 ? 1 : 0, results };
+}
+
+function readResults(path: string): BenchResults {
+  const r = JSON.parse(readFileSync(path, "utf8")) as BenchResults;
+  if (r.schema !== "vmxlab-bench/1") throw new Error(`${path}: not a vmxlab bench results file`);
+  return r;
+}
+
+async function run(o: BenchCommandOptions): Promise<BenchResults> {
   const only = (o.only ?? []).flatMap((s) => s.split(",")).filter(Boolean);
   const matrixNames = only.filter((n) => n !== EMULATOR_SECTION);
   const runMatrixPart = only.length === 0 || matrixNames.length > 0;
@@ -70,21 +98,5 @@ export async function runBenchCommand(o: BenchCommandOptions): Promise<{ status:
     });
   }
   if (o.progress) o.stderr(`\r${" ".repeat(lastLength)}\r`);
-  const results = bundle(matrix, emulator);
-  o.stdout(formatReport(results, o.width ?? 120));
-  const cwd = o.cwd ?? process.cwd();
-  if (o.json) {
-    writeFileSync(resolve(cwd, o.json), resultsJson(results));
-    o.stdout(`results written to ${o.json}\n`);
-  }
-  if (o.html) {
-    writeFileSync(resolve(cwd, o.html), htmlReport(results));
-    o.stdout(`report written to ${o.html}\n`);
-  }
-  if (o.readme) {
-    writeReadmeFigures(results, README_PATH);
-    o.stdout(`figures written to ${README_PATH}\n`);
-  }
-  const errors = matrix.cells.filter((c) => c.status === "error").length;
-  return { status: errors > 0 ? 1 : 0, results };
+  return bundle(matrix, emulator);
 }

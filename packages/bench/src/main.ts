@@ -6,6 +6,7 @@
 //   --html FILE        a self-contained HTML report with SVG charts
 //   --readme           rewrite the figures section of packages/bench/README.md
 //   --no-v86           leave v86 out of the emulator-speed section
+//   --from FILE        render the tables / --html / --readme from a saved --json file (runs nothing)
 
 import { runBenchCommand, wantsProgress } from "./bench.js";
 
@@ -16,6 +17,7 @@ function parse(argv: string[]): Parameters<typeof runBenchCommand>[0] | string {
   let html: string | undefined;
   let readme = false;
   let skipV86 = false;
+  let from: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [name, inline] =
@@ -48,8 +50,11 @@ function parse(argv: string[]): Parameters<typeof runBenchCommand>[0] | string {
       case "--no-v86":
         skipV86 = true;
         break;
+      case "--from":
+        from = value();
+        break;
       default:
-        return `unknown argument '${arg}' (usage: bench [--quick] [--only NAME,...] [--json FILE] [--html FILE] [--readme] [--no-v86])`;
+        return `unknown argument '${arg}' (usage: bench [--quick] [--only NAME,...] [--json FILE] [--html FILE] [--readme] [--no-v86] [--from FILE])`;
     }
   }
   return {
@@ -59,6 +64,7 @@ function parse(argv: string[]): Parameters<typeof runBenchCommand>[0] | string {
     ...(html ? { html } : {}),
     readme,
     skipV86,
+    ...(from ? { from } : {}),
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
     progress: wantsProgress(process.stdout.isTTY, process.env),

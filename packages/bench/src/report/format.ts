@@ -3,7 +3,7 @@
 /** Cycles: whole numbers with separators from 1,000 (one decimal below when fractional), then k and M. */
 export function fmtCycles(n: number): string {
   const a = Math.abs(n);
-  if (a >= 1e7) return `${(n / 1e6).toFixed(2)}M`;
+  if (a >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
   if (a >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
   if (a >= 1e3 || Number.isInteger(n)) return Math.round(n).toLocaleString("en-US");
   return n.toFixed(1);
