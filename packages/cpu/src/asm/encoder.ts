@@ -128,10 +128,10 @@ export interface Form {
   /** String instruction: the operands are implicit and never written. */
   implicit: boolean;
   /**
-   * Moves a segment register (an Sw operand): a memory operand is always a word and never takes the
-   * operand-size prefix, and a word register operand may be written as its 32-bit register (NASM).
+   * An Rv/Mw form (MOV with a segment register, SLDT, STR): a memory operand is always a word and never
+   * takes the operand-size prefix, and a word register operand may be written as its 32-bit register (NASM).
    */
-  segMove: boolean;
+  wordInMemory: boolean;
   kinds: readonly KindInfo[];
 }
 
@@ -191,12 +191,12 @@ export class InstructionSet {
       });
       const sized = kinds.some((k) => k.size === "v");
       const implicit = kinds.some((k) => k.cls === "X" || k.cls === "Y");
-      const segMove = kinds.some((k) => k.cls === "S");
+      const wordInMemory = def.rvMw === true || kinds.some((k) => k.cls === "S");
       if (typeof def.mnemonic === "string") {
-        this.add(def.mnemonic, { def, index, fixedOpsize: undefined, sized, implicit, segMove, kinds });
+        this.add(def.mnemonic, { def, index, fixedOpsize: undefined, sized, implicit, wordInMemory, kinds });
       } else {
-        this.add(def.mnemonic.w, { def, index, fixedOpsize: 16, sized, implicit, segMove, kinds });
-        this.add(def.mnemonic.d, { def, index, fixedOpsize: 32, sized, implicit, segMove, kinds });
+        this.add(def.mnemonic.w, { def, index, fixedOpsize: 16, sized, implicit, wordInMemory, kinds });
+        this.add(def.mnemonic.d, { def, index, fixedOpsize: 32, sized, implicit, wordInMemory, kinds });
       }
     });
     for (const prefix of ["j", "set", "cmov"]) {
@@ -429,7 +429,7 @@ function operandFits(k: KindInfo, op: ResolvedOperand, opsize: number, form: For
     case "R":
       if (op.k === "reg") {
         if (op.reg.cls !== "gpr") return false;
-        const r32AsWord = form.segMove && k.cls === "E" && k.size === 16 && op.reg.size === 32;
+        const r32AsWord = form.wordInMemory && k.cls === "E" && k.size === 16 && op.reg.size === 32;
         if (op.reg.size !== size && !r32AsWord) return false;
         if (k.cls === "E" && form.def.mod === "mem") return false;
         if (k.size === "v") st.determined = true;
@@ -437,7 +437,7 @@ function operandFits(k: KindInfo, op: ResolvedOperand, opsize: number, form: For
       }
       if (op.k === "mem" && k.cls === "E") {
         if (form.def.mod === "reg" || op.far) return false;
-        if (form.segMove) return op.size === undefined || op.size === 16;
+        if (form.wordInMemory) return op.size === undefined || op.size === 16;
         if (op.size !== undefined) {
           if (op.size !== size) return false;
           if (k.size === "v") st.determined = true;
@@ -563,7 +563,7 @@ function tryForm(
     kinds.forEach((k, i) => {
       const op = ops[i]!;
       if (op.k !== "mem" || op.size !== undefined || (k.cls !== "E" && k.cls !== "O")) return;
-      if (form.segMove) return;
+      if (form.wordInMemory) return;
       const need = kindSize(k, opsize);
       if (k.size === "v") {
         // Control transfers (jmp [x], call [x]) default to the 32-bit operand size, as in NASM.

@@ -66,7 +66,7 @@ export function objdumpMnemonic(def: OpcodeDef, opsize: number): string {
 function usesOperandSize(def: OpcodeDef, mod: number): boolean {
   const name = def.objdump?.name ?? def.mnemonic;
   if (typeof name !== "string") return true;
-  const rvMw = def.objdump?.rvMw === true;
+  const rvMw = def.rvMw === true;
   return def.operands.some((k) => (rvMw && E_KINDS.has(k) ? mod === 3 : SIZED_KINDS.has(k)));
 }
 
@@ -180,7 +180,7 @@ function formatOperand(
   symbols: SymbolResolver | undefined,
 ): string {
   const v = insn.opsize;
-  const rvMw = def.objdump?.rvMw === true;
+  const rvMw = def.rvMw === true;
   const modrmOperand = (size: number, keyword: string): string =>
     insn.mod === 3 ? regName(size, insn.rm) : keyword + modrmAddress(insn, seg);
   switch (kind) {

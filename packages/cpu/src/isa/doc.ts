@@ -36,6 +36,7 @@ export function renderOpcodeTable(): string {
     if (def.rep === "rep") notes.push("REP");
     if (def.rep === "repe-repne") notes.push("REPE/REPNE");
     if (def.noPrefix) notes.push("66/F2/F3 prefix: #UD");
+    if (def.rvMw) notes.push("Rv/Mw: a register of the operand size, or a word in memory (no 66 for memory)");
     const objdump = objdumpMnemonic(def, 32);
     const shown = names(def);
     if (objdump !== shown.split(" ")[0]) notes.push(`objdump prints \`${objdump}\``);

@@ -141,7 +141,7 @@ export const CC_NAMES = [
 const rows: OpcodeDef[] = [];
 
 type Extra = Partial<
-  Pick<OpcodeDef, "ext" | "mod" | "modrm" | "mandatoryPrefix" | "rep" | "endsBlock" | "asmRank" | "decodeOnly" | "objdump">
+  Pick<OpcodeDef, "ext" | "mod" | "modrm" | "mandatoryPrefix" | "rep" | "endsBlock" | "asmRank" | "decodeOnly" | "objdump" | "rvMw">
 >;
 
 function row(
@@ -214,9 +214,9 @@ row("mov", 0x88, ops("Eb,Gb"), movEG(8), "simple", { objdump: { hle: "release" }
 row("mov", 0x89, ops("Ev,Gv"), sized(movEG), "simple", { objdump: { hle: "release" } });
 row("mov", 0x8a, ops("Gb,Eb"), movGE(8), "simple");
 row("mov", 0x8b, ops("Gv,Ev"), sized(movGE), "simple");
-row("mov", 0x8c, ops("Ev,Sw"), sized(movESreg), "simple", { objdump: { rvMw: true } });
+row("mov", 0x8c, ops("Ev,Sw"), sized(movESreg), "simple", { rvMw: true });
 row("lea", 0x8d, ops("Gv,M"), sized(lea), "simple", { mod: "mem" });
-row("mov", 0x8e, ops("Sw,Ew"), movSregE, "system", { ...END, objdump: { rvMw: true } });
+row("mov", 0x8e, ops("Sw,Ew"), movSregE, "system", { ...END, rvMw: true });
 row("pop", 0x8f, ops("Ev"), sized(popE), "stack", { ext: 0 });
 
 // ---- 90-9F ----
@@ -332,8 +332,8 @@ row("jmp", 0xff, ops("Mp"), sized((b) => farIndirect(b, false)), "branch", { ext
 row("push", 0xff, ops("Ev"), sized(pushE), "stack", { ext: 6 });
 
 // ---- 0F xx: two-byte opcodes ----
-row("sldt", 0x0f00, ops("Ew"), storeSelector("ldtr"), "system", { ext: 0, objdump: { rvMw: true } });
-row("str", 0x0f00, ops("Ew"), storeSelector("tr"), "system", { ext: 1, objdump: { rvMw: true } });
+row("sldt", 0x0f00, ops("Ev"), storeSelector("ldtr"), "system", { ext: 0, rvMw: true });
+row("str", 0x0f00, ops("Ev"), storeSelector("tr"), "system", { ext: 1, rvMw: true });
 row("lldt", 0x0f00, ops("Ew"), lldt, "system", { ext: 2 });
 row("ltr", 0x0f00, ops("Ew"), ltr, "system", { ext: 3 });
 row("sgdt", 0x0f01, ops("Ms"), storeTable("gdt"), "system", { ext: 0, mod: "mem", objdump: { name: { w: "sgdtw", d: "sgdtd" } } });

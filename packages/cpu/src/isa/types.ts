@@ -77,8 +77,6 @@ export interface ObjdumpStyle {
   name?: string | { w: string; d: string };
   /** Size keyword of an "M" operand (INVLPG prints BYTE PTR); none by default (LEA). */
   ptr?: string;
-  /** The E operand is the SDM's Rv/Mw: a register sized by the operand size, or a word in memory. */
-  rvMw?: boolean;
   /** A near branch: F2 prints as "bnd" (MPX), 3E on the indirect forms as "notrack" (CET). */
   nearBranch?: boolean;
   /**
@@ -124,6 +122,12 @@ export interface OpcodeDef {
   decodeOnly?: boolean;
   /** A 66, F2 or F3 prefix makes the form undefined (#UD), e.g. VMREAD/VMWRITE. */
   noPrefix?: boolean;
+  /**
+   * The E operand is the SDM's Rv/Mw: a register sized by the operand size, or always a word in memory
+   * (MOV to/from Sreg, SLDT, STR). The assembler then takes `sldt ax` with 66 and `sldt eax` without, and
+   * never prefixes the memory form, as NASM does.
+   */
+  rvMw?: boolean;
   /** Display details for the disassembler, which prints what `objdump -d -M intel` prints. */
   objdump?: ObjdumpStyle;
 }
