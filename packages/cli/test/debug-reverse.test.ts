@@ -1,6 +1,8 @@
 // Reverse execution: `back` must give the registers AND memory (and the cycle counter, the exits so
 // far...) exactly as the forward run had them, on the bare machine and in VMs with EPT and shadow
-// paging, wherever the debugger stopped on the way; and the future after going back is the same.
+// paging on the type-1 hypervisor and on the hosted system (whose host kernel, VMM process and KVM
+// module are restored with it), wherever the debugger stopped on the way; and the future after going
+// back is the same.
 import { describe, expect, it } from "vitest";
 import { fingerprint, openSession, type SessionSetup } from "./debug-helpers.js";
 
@@ -8,6 +10,8 @@ const SETUPS: [string, SessionSetup][] = [
   ["bare", { on: "bare" }],
   ["type1 EPT, lazy memory", { on: "type1", lazyMemory: true }],
   ["type1 shadow paging", { on: "type1", paging: "shadow" }],
+  ["hosted EPT", { on: "hosted" }],
+  ["hosted shadow paging", { on: "hosted", paging: "shadow" }],
 ];
 
 describe.each(SETUPS)("back on %s", (_name, setup) => {
