@@ -262,7 +262,7 @@ export function translate(s: DebugSession, gva: number): string[] {
     } else {
       const label = step.level === "page" ? "page      " : `guest ${step.level}`;
       const hpa = present ? hex8(step.hpa) : "(nothing)";
-      const note = step.level === "page" && t.paging === "shadow" ? "  (the hypervisor's map)" : "";
+      const note = step.level === "page" && t.paging === "shadow" ? `  (${t.handlerName}'s map)` : "";
       lines.push(clip(`  ${label} gpa ${hex8(step.gpa)} -> hpa ${hpa}${entry}${note}`, W));
     }
     if (step.ept) {
@@ -519,11 +519,12 @@ export function exitLine(r: DebugExitRecord): string {
   return clip(`exit #${r.seq} ${r.name} at ${hex8(r.guestEip)}${where}${what ? `: ${what}` : ""}`, W - 2);
 }
 
-/** Who handled an exit, for the stop report. */
-function handledBy(s: DebugSession, r: DebugExitRecord): string {
-  if (r.handledIn === "user") return "in user space by the VMM process (the KVM module passed it on:";
-  if (r.handledIn === "kernel") return "in the host kernel by the KVM module:";
-  return `by ${s.target.handlerName || "the hypervisor"}:`;
+/** Who handled an exit and what followed, for the stop report (user space: the notes say how it got there). */
+function handled(s: DebugSession, r: DebugExitRecord): string {
+  const notes = r.handler || "(no note)";
+  if (r.handledIn === "user") return `handled in user space by the VMM process: ${notes},`;
+  const by = r.handledIn === "kernel" ? "in the host kernel by the KVM module" : `by ${s.target.handlerName}`;
+  return `handled ${by}: ${notes} -> ${r.action},`;
 }
 
 /** The report of a stop after a VM exit. */
@@ -535,12 +536,10 @@ export function exitStop(s: DebugSession, r: DebugExitRecord, bp: { id: number }
     s.paint("bold", clip(`VM exit #${r.seq}: ${r.name} (${r.reason & 0xffff})${detail}`, W)),
     clip(`  at guest EIP ${hex8(r.guestEip)}${sym ? ` ${sym}` : ""}${insn}`, W),
   ];
-  const close = r.handledIn === "user" ? ")" : "";
-  const handled = `handled ${handledBy(s, r)} ${r.handler || "(no note)"}${close} -> ${r.action},`;
   // A hosted record is complete up to the VM entry that resumes the guest (added when it happens).
   const soFar =
     r.hops && !r.hops.some((h) => h.name === "entry") ? ["so", "far", "(the", "VM", "entry", "follows)"] : [];
-  lines.push(...wrap([...handled.split(" "), `${r.cycles.total}`, "cycles", ...soFar], "  "));
+  lines.push(...wrap([...handled(s, r).split(" "), `${r.cycles.total}`, "cycles", ...soFar], "  "));
   if (r.hops) {
     const hops = r.hops.map((h) => `${h.name} ${h.cycles}`);
     lines.push(...wrap(["hops:", ...hops.map((h, i) => (i < hops.length - 1 ? `${h},` : h))], "  "));
