@@ -604,6 +604,18 @@ describe("debug errors on the command line", () => {
     r = await cli(["debug", "--help"]);
     expect(r.stdout).toContain("usage: vmxlab debug FILE [options]");
   });
+  it("hosted: a VMM process that fails before the first VM entry ends the program at once", async () => {
+    const tiny = join(dir, "tiny.asm");
+    writeFileSync(tiny, "bits 32\norg 0x100000\n  mov eax, 7\n  out 0xf4, eax\n");
+    const commands = join(dir, "tiny.txt");
+    writeFileSync(commands, "step\nregs\n");
+    const r = await cli(["debug", tiny, "--on", "hosted", "--mem", "1", "--script", commands]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("the host kernel has booted; vm0's VMM process (pid 1) ended before the first VM\n");
+    expect(r.stdout).toContain("does not fit in 1 MiB");
+    expect(r.stdout).toContain("]> step\nthe program has ended (stopped by the hypervisor: VMM process");
+    expect(r.stdout).toContain("vm0 guest registers (as the VM stopped):");
+  });
   it("vmxlab --help lists debug", async () => {
     const r = await cli(["--help"]);
     expect(r.stdout).toContain("  debug");

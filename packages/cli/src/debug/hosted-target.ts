@@ -58,10 +58,11 @@ export class HostedTarget implements Target {
     this.onExit = o.onExit;
     // The host boots and the VMM process creates the VM, loads the program and sets the vCPU up.
     this.system.run({ pauseBeforeLaunch: true });
-    const p = this.vm.process;
-    this.startText =
-      `the host kernel has booted and ${this.vmName}'s VMM process (pid ${p.pid}) has created the VM through` +
-      " the KVM module; the CPU is in VMX root operation, before the first VM entry (VMLAUNCH).";
+    const vmm = `${this.vmName}'s VMM process (pid ${this.vm.process.pid})`;
+    this.startText = this.vm.stop
+      ? `the host kernel has booted; ${vmm} ended before the first VM entry.`
+      : `the host kernel has booted and ${vmm} has created the VM through the KVM module; the CPU is in VMX` +
+        " root operation, before the first VM entry (VMLAUNCH).";
   }
 
   private get vcpu(): KvmVcpu | null {
