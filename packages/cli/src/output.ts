@@ -2,6 +2,7 @@
 // exit counts by Intel reason name, and console streaming with per-VM line prefixes.
 
 import { exitReasonName, type StopReason } from "@vmxlab/cpu";
+import type { ExitRecord } from "@vmxlab/vmm";
 
 /** A stop as the bare machine reports it, or a hypervisor diagnostic ("error"). */
 export type RunStop = StopReason | { kind: "error"; diagnostic: string };
@@ -79,4 +80,27 @@ export class ConsoleStream {
     this.write(String.fromCharCode(b));
     this.atLineStart.set(vm, b === 10);
   }
+}
+
+/** What a VM-exit record of either hypervisor design has. */
+type ExitRecordFields = Omit<ExitRecord, "action" | "cycles"> & { action: string };
+
+/** The fields of one exit every --trace-json line has (the design's own fields follow them). */
+export function exitJson(r: ExitRecordFields): Record<string, unknown> {
+  return {
+    seq: r.seq,
+    vm: r.vm,
+    reason: r.reason,
+    name: r.name,
+    qualification: r.qualification,
+    detail: r.detail,
+    guestLinearAddress: r.info.guestLinearAddress,
+    guestPhysicalAddress: r.info.guestPhysicalAddress,
+    interruptionInfo: r.info.interruptionInfo,
+    instructionLength: r.info.instructionLength,
+    guestEip: r.guestEip,
+    instruction: r.instruction,
+    handler: r.handler,
+    action: r.action,
+  };
 }

@@ -5,7 +5,7 @@ import { writeFileSync } from "node:fs";
 import { type HostedExitRecord, HostedSystem, type HostedVm } from "@vmxlab/hosted";
 import type { PagingMode } from "@vmxlab/vmm";
 import { CliError, type Io } from "./command.js";
-import { ConsoleStream, describeStop, exitStatus, exitsByName, latin1, stopJson } from "./output.js";
+import { ConsoleStream, describeStop, exitJson, exitStatus, exitsByName, latin1, stopJson } from "./output.js";
 import type { Program } from "./program.js";
 
 export interface HostedCliOptions {
@@ -33,23 +33,16 @@ export function formatHostedTraceLine(r: HostedExitRecord): string {
   return `#${r.seq} ${r.vm} ${reason}${detail} | eip ${hex8(r.guestEip)}${insn} | ${r.handledIn}: ${r.handler || r.action} | ${hops} | latency ${r.latency} cycles`;
 }
 
+/** The JSON-lines object of one exit: where it was handled, its hops, and cycles.total = its latency. */
 export function hostedTraceJson(r: HostedExitRecord): Record<string, unknown> {
   return {
-    seq: r.seq,
-    vm: r.vm,
-    reason: r.reason,
-    name: r.name,
-    qualification: r.qualification,
-    detail: r.detail,
-    guestEip: r.guestEip,
-    instruction: r.instruction,
+    ...exitJson(r),
     handledIn: r.handledIn,
-    handler: r.handler,
-    action: r.action,
     hops: r.hops,
     latency: r.latency,
     waited: r.waited,
     blocked: r.blocked,
+    cycles: { total: r.latency },
   };
 }
 

@@ -3,7 +3,7 @@
 import { writeFileSync } from "node:fs";
 import { type ExitRecord, Hypervisor, type PagingMode, type Vm } from "@vmxlab/vmm";
 import { CliError, type Io } from "./command.js";
-import { ConsoleStream, describeStop, exitStatus, exitsByName, latin1, stopJson } from "./output.js";
+import { ConsoleStream, describeStop, exitJson, exitStatus, exitsByName, latin1, stopJson } from "./output.js";
 import type { Program } from "./program.js";
 
 export interface Type1Options {
@@ -33,23 +33,7 @@ export function formatTraceLine(r: ExitRecord): string {
 
 /** The JSON-lines object of one exit (vmxlab run --trace-json). */
 export function traceJson(r: ExitRecord): Record<string, unknown> {
-  return {
-    seq: r.seq,
-    vm: r.vm,
-    reason: r.reason,
-    name: r.name,
-    qualification: r.qualification,
-    detail: r.detail,
-    guestLinearAddress: r.info.guestLinearAddress,
-    guestPhysicalAddress: r.info.guestPhysicalAddress,
-    interruptionInfo: r.info.interruptionInfo,
-    instructionLength: r.info.instructionLength,
-    guestEip: r.guestEip,
-    instruction: r.instruction,
-    handler: r.handler,
-    action: r.action,
-    cycles: r.cycles,
-  };
+  return { ...exitJson(r), cycles: r.cycles };
 }
 
 function vmJson(hv: Hypervisor, vm: Vm): Record<string, unknown> {

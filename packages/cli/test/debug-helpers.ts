@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createTarget, describeTarget } from "../src/debug/create.js";
+import { HostedTarget } from "../src/debug/hosted-target.js";
 import { DebugSession } from "../src/debug/session.js";
 import type { TargetKind } from "../src/debug/targets.js";
 import { main } from "../src/main.js";
@@ -52,6 +53,20 @@ export function fingerprint(s: DebugSession): Record<string, unknown> {
     memory: createHash("sha1").update(m.memory.u8).digest("hex"),
     exits: s.exits.length,
     position: s.position,
+    ...(s.target instanceof HostedTarget ? { host: hostState(s.target) } : {}),
+  };
+}
+
+/** The hosted system's own state: the host kernel, its processes and scheduler, the VM's and vCPU's counts. */
+function hostState(t: HostedTarget): Record<string, unknown> {
+  const k = t.system.kernel;
+  const vm = t.vm;
+  return {
+    kernel: { ...k.stats, current: k.current.pid, needResched: k.needResched, guestInstret: k.guestInstret },
+    processes: k.processes.map((p) => [p.pid, p.state, p.runtime, p.vruntime, p.instructions, p.switchesIn]),
+    vm: { ...vm.stats, exits: [...vm.stats.exits.entries()] },
+    vcpu: vm.vcpu ? { ...vm.vcpu.stats, launched: vm.vcpu.launched } : null,
+    console: vm.consoleText(),
   };
 }
 

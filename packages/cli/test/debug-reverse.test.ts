@@ -1,13 +1,20 @@
 // Reverse execution: `back` must give the registers AND memory (and the cycle counter, the exits so
 // far...) exactly as the forward run had them, on the bare machine and in VMs with EPT and shadow
-// paging, wherever the debugger stopped on the way; and the future after going back is the same.
-import { describe, expect, it } from "vitest";
+// paging on the type-1 hypervisor and on the hosted system (whose host kernel, VMM process and KVM
+// module are restored with it), wherever the debugger stopped on the way; and the future after going
+// back is the same.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import { fingerprint, openSession, type SessionSetup } from "./debug-helpers.js";
 
 const SETUPS: [string, SessionSetup][] = [
   ["bare", { on: "bare" }],
   ["type1 EPT, lazy memory", { on: "type1", lazyMemory: true }],
   ["type1 shadow paging", { on: "type1", paging: "shadow" }],
+  ["hosted EPT", { on: "hosted" }],
+  ["hosted shadow paging", { on: "hosted", paging: "shadow" }],
 ];
 
 describe.each(SETUPS)("back on %s", (_name, setup) => {
@@ -81,5 +88,39 @@ describe.each(SETUPS)("back on %s", (_name, setup) => {
     );
     expect(s.execute("back 100")).toBe("cannot go back 100 instructions: only 50 ran so far\n");
     expect(s.execute("back 20")).toContain("now after instruction 30");
+  });
+});
+
+describe("back on hosted across the host's own activity", () => {
+  const dir = mkdtempSync(join(tmpdir(), "vmxlab-reverse-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  // A guest that spins long enough for the host's timer to interrupt it (EXTERNAL_INTERRUPT exits: the
+  // host kernel's handler, its timers and scheduler run) and then writes to the console (user space).
+  const file = join(dir, "spin.asm");
+  writeFileSync(
+    file,
+    "bits 32\norg 0x100000\n  mov ecx, 4000000\n.l: dec ecx\n  jnz .l\n  mov al, 'k'\n  out 0xe9, al\n  out 0xf4, al\n",
+  );
+
+  it.each(["ept", "shadow"] as const)("restores the host kernel, the VMM process and the module (%s)", (paging) => {
+    const s = openSession({ on: "hosted", paging, file, memoryMiB: 2 });
+    s.execute("break exit EXTERNAL_INTERRUPT");
+    expect(s.execute("continue")).toContain("EXTERNAL_INTERRUPT (1)");
+    s.execute("step 1000");
+    const early = fingerprint(s);
+    const at = s.position;
+    expect(s.execute("continue")).toContain("EXTERNAL_INTERRUPT (1)");
+    s.execute("delete");
+    s.execute("step 5");
+    const late = fingerprint(s);
+    const lateAt = s.position;
+    expect(s.execute("continue")).toContain("the program has ended: debug-exit 107");
+    const end = fingerprint(s);
+    expect(s.execute(`back ${s.position - at}`)).toContain(`now after instruction ${at}`);
+    expect(fingerprint(s)).toEqual(early);
+    s.execute(`step ${lateAt - at}`);
+    expect(fingerprint(s)).toEqual(late);
+    expect(s.execute("continue")).toContain("the program has ended: debug-exit 107");
+    expect(fingerprint(s)).toEqual(end);
   });
 });

@@ -107,6 +107,9 @@ it("docs/tour.md shows exactly what vmxlab debug prints", async () => {
     expect(expected).toContain(`: ${exit}`);
   }
   expect(expected).toContain("interrupt 0x20 (external: injected by the hypervisor)");
+  // ... and, on the hosted path, an OUT handled in user space with the hops of its round trip.
+  expect(expected).toContain("handled in user space by the VMM process: OUT port 0xe9");
+  expect(expected).toMatch(/hops: exit \d+, kernel \d+, to-user \d+, device-model \d+, syscall \d+/);
   // Transcripts fit an 80-column terminal.
   const lines = expected.split("\n");
   for (const b of blocks(lines)) {

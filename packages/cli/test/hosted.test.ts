@@ -103,6 +103,42 @@ describe("vmxlab run --on hosted", () => {
     expect(r.stderr).toContain("context switches");
   });
 
+  it("--trace-json: one object per exit with the same exit fields as type-1, plus the hosted ones", async () => {
+    const traceFile = join(dir, "trace-ept.jsonl");
+    const r = await cli(["run", HELLO, "--on", "hosted", "--trace-json", traceFile]);
+    expect(r.code).toBe(5);
+    const records = readFileSync(traceFile, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    const t1File = join(dir, "trace-type1.jsonl");
+    await cli(["run", HELLO, "--on", "type1", "--trace-json", t1File]);
+    const t1 = JSON.parse(readFileSync(t1File, "utf8").split("\n")[0]!);
+    for (const x of records) {
+      // Every type-1 field, in the same order, then where it was handled and its hops.
+      expect(Object.keys(x)).toEqual([
+        ...Object.keys(t1).filter((k) => k !== "cycles"),
+        "handledIn",
+        "hops",
+        "latency",
+        "waited",
+        "blocked",
+        "cycles",
+      ]);
+      expect(x.cycles).toEqual({ total: x.latency });
+    }
+    expect(records.map((x: { seq: number }) => x.seq)).toEqual(records.map((_: unknown, i: number) => i + 1));
+    const cpuid = records.find((x: { name: string }) => x.name === "CPUID");
+    expect(cpuid).toMatchObject({ vm: "hello", reason: 10, instructionLength: 2, guestEip: 0x100002 });
+    expect(cpuid).toMatchObject({ instruction: "cpuid", handledIn: "kernel", action: "resume" });
+    expect(cpuid.handler).toBe("virtual CPUID leaf 0x0");
+    const fetch = records.find((x: { name: string }) => x.name === "EPT_VIOLATION");
+    expect(fetch.guestPhysicalAddress).toBe(0x100000);
+    const out = records.find((x: { detail: string }) => x.detail.startsWith("OUT port 0x3f8"));
+    expect(out).toMatchObject({ reason: 30, qualification: 0x3f80000, handledIn: "user", instructionLength: 1 });
+    expect(out.instruction).toMatch(/^out +dx,al$/);
+  });
+
   it("several VMs with --vm, each in its own VMM process", async () => {
     const r = await cli(["run", "--on", "hosted", "--vm", HELLO, "--vm", HELLO, "--json"]);
     const h = JSON.parse(r.stdout);

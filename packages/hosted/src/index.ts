@@ -10,6 +10,14 @@ export * as hostedLayout from "./layout.js";
 export { cpuBoundSource, ioBoundSource, kernelSource, vmmSource } from "./programs.js";
 export type { SchedEntity, SchedulerParams } from "./scheduler.js";
 export { FairScheduler } from "./scheduler.js";
-export type { HostedOptions, HostedVmConfig, HostedVmStats, HostJobKind, HostProcessInfo } from "./system.js";
+export type {
+  HostedOptions,
+  HostedPausePoint,
+  HostedRunLimits,
+  HostedVmConfig,
+  HostedVmStats,
+  HostJobKind,
+  HostProcessInfo,
+} from "./system.js";
 export { HostedSystem, HostedVm } from "./system.js";
 export { UserGuestRam, VmmUserSpace } from "./vmm-lib.js";

@@ -195,6 +195,13 @@ export class HostKernel {
   guestInstret = 0;
   /** The run's cycle limit (the main loop and the KVM module stop there). */
   cycleLimit = Number.POSITIVE_INFINITY;
+  /**
+   * Set by a subsystem (the KVM module) inside a kernel continuation: run() returns "paused" as soon
+   * as that continuation returns, and the next run() goes on exactly from there.
+   */
+  pauseRequested = false;
+  /** Where the last run() paused, or null: in a continuation ("kernel") or in code on the CPU ("cpu"). */
+  pausedIn: "kernel" | "cpu" | null = null;
   private nextPid = 1;
   private nextTick = 0;
   /** Cycle of the PIT's programmed interrupt (Infinity when it has fired and not been re-armed). */
@@ -539,24 +546,33 @@ export class HostKernel {
   // ======================= the main loop =======================
 
   /**
-   * Runs the machine until `done()` or the cycle limit. The CPU executes the current process (ring 3,
-   * or the kernel's exit path and idle loop at ring 0); at each upcall the kernel's logic runs.
+   * Runs the machine until `done()` or the cycle limit ("done"), or until it pauses ("paused"): a
+   * subsystem asked for it (pauseRequested), or a CPU hook or breakpoint stopped the CPU. The CPU
+   * executes the current process (ring 3, or the kernel's exit path and idle loop at ring 0); at each
+   * upcall the kernel's logic runs. After a pause the next run() continues exactly where this one
+   * stopped (nothing is accounted or rescheduled at the pause), so paused and unpaused runs agree.
    */
-  run(done: () => boolean): void {
+  run(done: () => boolean): "done" | "paused" {
     const cpu = this.cpu;
     if (this.nextTick === 0) {
       this.nextTick = cpu.cycles + this.tickCycles;
       this.programClock();
     }
-    if (this.needResched) this.schedule();
+    if (this.pausedIn !== null) this.pausedIn = null;
+    else if (this.needResched) this.schedule();
     for (;;) {
       if (done() || cpu.cycles >= this.cycleLimit) {
         this.account();
-        return;
+        return "done";
       }
       const proc = this.current;
       if (proc.continuation) {
         proc.continuation();
+        if (this.pauseRequested) {
+          this.pauseRequested = false;
+          this.pausedIn = "kernel";
+          return "paused";
+        }
         continue;
       }
       const stop = cpu.run(
@@ -571,6 +587,11 @@ export class HostKernel {
         continue;
       }
       if (stop.kind === "limit") continue;
+      if (stop.kind === "hook" || stop.kind === "breakpoint") {
+        // A debugger's hook or breakpoint in host code: the CPU continues there on the next run().
+        this.pausedIn = "cpu";
+        return "paused";
+      }
       throw new Error(`host kernel panic: the CPU stopped (${JSON.stringify(stop)}) in ${this.current.name}`);
     }
   }

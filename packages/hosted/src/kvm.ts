@@ -125,6 +125,8 @@ interface OpenRecord {
   mark: number;
   /** Wait/blocked cycles inside the current hop (reported as their own hops). */
   carry: number;
+  /** pauseOnExit has seen the record (it is offered once, when the exit's handling is complete). */
+  offered: boolean;
 }
 
 type Pending =
@@ -178,6 +180,13 @@ export class KvmVcpu {
   lastExit: VmExitInfo | null = null;
   open: OpenRecord | null = null;
   readonly stats: VcpuStats = { kernelExits: 0, userExits: 0, runCalls: 0, halts: 0 };
+  /**
+   * Where a paused run stopped this vCPU: inside the guest (the next run continues it there), after a
+   * handled exit or before its first VMLAUNCH (both before a VM entry).
+   */
+  pausedIn: "guest" | "exit" | "launch" | null = null;
+  /** A pause before the first VMLAUNCH happened (it happens once). */
+  launchOffered = false;
   private hostRsp = -1;
 
   constructor(
@@ -200,6 +209,17 @@ export class KvmModule {
   /** Per-VM guest instruction budget (RunLimits.maxInstructions). */
   maxGuestInstructions = Number.POSITIVE_INFINITY;
   onExit: ((record: HostedExitRecord) => void) | null = null;
+  /**
+   * Called once per VM exit when its handling is complete: before the VM entry that resumes the guest
+   * (after the user-space round trip, waits and HLT sleeps), or as the VM stops. True pauses the run
+   * there, in VMX root operation (not for an exit that ends the VM). The record's "entry" hop and its
+   * final latency are added at the entry.
+   */
+  pauseOnExit: ((record: HostedExitRecord) => boolean) | null = null;
+  /** Pause each vCPU once, before its first VM entry (VMLAUNCH). */
+  pauseBeforeLaunch = false;
+  /** The vCPU of the last pause (null when the run did not pause in a vCPU). */
+  pausedVcpu: KvmVcpu | null = null;
   private readonly msrBitmap: number;
   private readonly byProcess = new Map<Process, KvmVcpu>();
   private exitSeq = 0;
@@ -463,48 +483,29 @@ export class KvmModule {
     const cpu = k.cpu;
     const vmx = k.machine.vmx;
     const vm = vcpu.vm;
+    // A run paused inside the guest continues there (the CPU is still in VMX non-root operation).
+    let inGuest = vcpu.pausedIn === "guest";
+    vcpu.pausedIn = null;
     for (;;) {
-      if (vcpu.stop) {
-        this.returnToUser(proc, vcpu, this.stopExitReason(vcpu.stop));
-        return;
+      if (!inGuest) {
+        if (vcpu.stop) {
+          this.returnToUser(proc, vcpu, this.stopExitReason(vcpu.stop));
+          return;
+        }
+        if (k.needResched) {
+          k.schedule();
+          return;
+        }
+        if (cpu.cycles >= k.cycleLimit) return;
+        if (vm.stats.guestInstructions >= this.maxGuestInstructions) {
+          this.vcpuLoad(vcpu);
+          this.stopVcpu(vcpu, { kind: "limit" });
+          continue;
+        }
+        if (this.pauseBeforeEntry(vcpu)) return;
+        if (!this.enter(proc, vcpu)) continue;
       }
-      if (k.needResched) {
-        k.schedule();
-        return;
-      }
-      if (cpu.cycles >= k.cycleLimit) return;
-      if (vm.stats.guestInstructions >= this.maxGuestInstructions) {
-        this.vcpuLoad(vcpu);
-        this.stopVcpu(vcpu, { kind: "limit" });
-        continue;
-      }
-      // ---- VM entry ----
-      this.vcpuLoad(vcpu);
-      const next = vm.devices.advance(cpu.cycles);
-      if (injectPendingInterrupt(vmx, vm)) {
-        this.charge(k.cost.hypervisor.interruptInjection);
-        vm.stats.hypervisorCycles += k.cost.hypervisor.interruptInjection;
-      }
-      const unit = 2 ** 5; // the preemption timer counts every 32 TSC cycles (IA32_VMX_MISC)
-      const ticks = next === Number.POSITIVE_INFINITY ? 0xffffffff : Math.max(0, Math.ceil((next - cpu.cycles) / unit));
-      vmx.write(VMCS.VMX_PREEMPTION_TIMER_VALUE, Math.min(ticks, 0xffffffff));
-      vcpu.setHostRsp(this, proc.kernelEsp);
-      cpu.regs.set(vm.regs);
-      cpu.regs[ESP] = proc.kernelEsp;
-      cpu.cr2 = vm.cr2;
-      const beforeEntry = cpu.cycles;
-      const r = vcpu.launched ? vmx.resume() : vmx.launch();
-      if (!r.ok) {
-        cpu.regs[ESP] = proc.kernelEsp;
-        this.stopVcpu(vcpu, {
-          kind: "error",
-          diagnostic: `VM entry failed: VM-instruction error ${r.invalid ? "(VMfailInvalid)" : r.error}`,
-        });
-        continue;
-      }
-      vcpu.launched = true;
-      vm.stats.hypervisorCycles += cpu.cycles - beforeEntry;
-      if (vcpu.open) this.finishRecord(vcpu, "entry");
+      inGuest = false;
       // ---- the guest runs ----
       const startInstret = cpu.instret;
       const startCycles = cpu.cycles;
@@ -520,6 +521,12 @@ export class KvmModule {
       const exitCost = vmx.nonRoot ? 0 : k.cost.vmx.vmExit;
       vm.stats.guestCycles += cpu.cycles - startCycles - exitCost;
       vm.stats.hypervisorCycles += exitCost;
+      if ((stop.kind === "hook" || stop.kind === "breakpoint") && vmx.nonRoot) {
+        // A debugger's hook or breakpoint stopped the CPU inside the guest: the vCPU stays in VMX
+        // non-root operation and the next run continues it at that instruction boundary.
+        this.pause(vcpu, "guest");
+        return;
+      }
       if (stop.kind !== "vmexit") {
         // Out of budget (or an unexpected stop) in the guest: take the CPU back, as a timer would.
         if (vmx.nonRoot) {
@@ -544,6 +551,70 @@ export class KvmModule {
       if (outcome === "stop") continue;
       return; // "user" (the CPU returns to the VMM) or "block" (another process runs)
     }
+  }
+
+  /** A pause the run asked for: the kernel's main loop returns "paused" when this continuation returns. */
+  private pause(vcpu: KvmVcpu, at: "guest" | "exit" | "launch"): void {
+    vcpu.pausedIn = at;
+    this.pausedVcpu = vcpu;
+    this.kernel.pauseRequested = true;
+  }
+
+  /**
+   * The pause points before a VM entry: once an exit's handling is complete (pauseOnExit), and before
+   * a vCPU's first VMLAUNCH (pauseBeforeLaunch). Resuming runs the loop's checks again, which find
+   * what they found before the pause (nothing ran in between).
+   */
+  private pauseBeforeEntry(vcpu: KvmVcpu): boolean {
+    const o = vcpu.open;
+    if (o && !o.offered) {
+      o.offered = true;
+      o.rec.latency = this.kernel.cpu.cycles - o.start;
+      if (this.pauseOnExit?.(o.rec)) {
+        this.pause(vcpu, "exit");
+        return true;
+      }
+    } else if (!vcpu.launched && this.pauseBeforeLaunch && !vcpu.launchOffered) {
+      vcpu.launchOffered = true;
+      this.pause(vcpu, "launch");
+      return true;
+    }
+    return false;
+  }
+
+  /** VM entry: event injection, the preemption timer armed, VMLAUNCH/VMRESUME. False if the entry failed. */
+  private enter(proc: Process, vcpu: KvmVcpu): boolean {
+    const k = this.kernel;
+    const cpu = k.cpu;
+    const vmx = k.machine.vmx;
+    const vm = vcpu.vm;
+    this.vcpuLoad(vcpu);
+    const next = vm.devices.advance(cpu.cycles);
+    if (injectPendingInterrupt(vmx, vm)) {
+      this.charge(k.cost.hypervisor.interruptInjection);
+      vm.stats.hypervisorCycles += k.cost.hypervisor.interruptInjection;
+    }
+    const unit = 2 ** 5; // the preemption timer counts every 32 TSC cycles (IA32_VMX_MISC)
+    const ticks = next === Number.POSITIVE_INFINITY ? 0xffffffff : Math.max(0, Math.ceil((next - cpu.cycles) / unit));
+    vmx.write(VMCS.VMX_PREEMPTION_TIMER_VALUE, Math.min(ticks, 0xffffffff));
+    vcpu.setHostRsp(this, proc.kernelEsp);
+    cpu.regs.set(vm.regs);
+    cpu.regs[ESP] = proc.kernelEsp;
+    cpu.cr2 = vm.cr2;
+    const beforeEntry = cpu.cycles;
+    const r = vcpu.launched ? vmx.resume() : vmx.launch();
+    if (!r.ok) {
+      cpu.regs[ESP] = proc.kernelEsp;
+      this.stopVcpu(vcpu, {
+        kind: "error",
+        diagnostic: `VM entry failed: VM-instruction error ${r.invalid ? "(VMfailInvalid)" : r.error}`,
+      });
+      return false;
+    }
+    vcpu.launched = true;
+    vm.stats.hypervisorCycles += cpu.cycles - beforeEntry;
+    if (vcpu.open) this.finishRecord(vcpu, "entry");
+    return true;
   }
 
   private saveGuest(vcpu: KvmVcpu): void {
@@ -626,12 +697,12 @@ export class KvmModule {
       blocked: 0,
     };
     if (
-      this.onExit &&
+      (this.onExit || this.pauseOnExit) &&
       (info.instructionLength > 0 || basic === EXIT_REASON.EPT_VIOLATION || basic === EXIT_REASON.EXCEPTION_NMI)
     ) {
       rec.instruction = this.instructionText(vcpu, info.guestRip);
     }
-    vcpu.open = { rec, start, mark: cpu.cycles, carry: 0 };
+    vcpu.open = { rec, start, mark: cpu.cycles, carry: 0, offered: false };
     const notes: string[] = [];
     let handlerCycles = k.cost.hypervisor.dispatch;
     let toUser: number | null = null;
@@ -949,6 +1020,8 @@ export class KvmModule {
     if (!o) return;
     vcpu.open = null;
     o.rec.latency = this.kernel.cpu.cycles - o.start;
+    // An exit that ends the VM is offered here (the run does not pause: the VM will not run again).
+    if (!o.offered) this.pauseOnExit?.(o.rec);
     this.onExit?.(o.rec);
   }
 

@@ -2,7 +2,7 @@
 // VM, and optionally background host processes (CPU-bound and I/O-bound jobs) competing for the CPU.
 
 import type { CostModel, RegisterSnapshot } from "@vmxlab/cpu";
-import type { PagingMode, RunLimits, VmConfig, VmStop } from "@vmxlab/vmm";
+import type { PagingMode, RunLimits, RunResult, VmConfig, VmStop } from "@vmxlab/vmm";
 import { HostKernel, type Process, type ProcessKind } from "./kernel.js";
 import { type HostedExitRecord, KvmModule, type KvmVcpu } from "./kvm.js";
 import { assembleUser, cpuBoundSource, ioBoundSource, vmmSource } from "./programs.js";
@@ -36,6 +36,30 @@ export interface HostedOptions {
   onConsole?: (vm: HostedVm, byte: number) => void;
   /** Every VM exit with its hops, when the round trip is complete. */
   onExit?: (record: HostedExitRecord) => void;
+}
+
+/** What a run of a hosted system may do besides running: limits, and pauses for debuggers and viewers. */
+export interface HostedRunLimits extends Omit<RunLimits, "pauseOnExit"> {
+  /**
+   * Called once per VM exit when its handling is complete (in the kernel module, or after the round
+   * trip through the VMM process, and any time the vCPU thread waited or slept): return true to pause
+   * there, in VMX root operation before the VM entry that resumes the guest. The record has every hop
+   * but the entry (added, with the final latency, when the guest is entered again). An exit that ends
+   * its VM is reported but does not pause.
+   */
+  pauseOnExit?: (record: HostedExitRecord) => boolean;
+  /** Pause before each VM's first VM entry (VMLAUNCH), once its VMM process has set the vCPU up. */
+  pauseBeforeLaunch?: boolean;
+}
+
+/**
+ * Where a paused run() is: inside a guest ("guest": a CPU hook or breakpoint stopped it in VMX non-root
+ * operation), before a VM entry after a handled exit ("exit") or before the first one ("launch"), or in
+ * host code ("host": a CPU hook or breakpoint stopped the CPU in the host kernel or a process).
+ */
+export interface HostedPausePoint {
+  vm: HostedVm | null;
+  at: "guest" | "exit" | "launch" | "host";
 }
 
 /** Per-VM results, in the type-1 hypervisor's terms plus the hosted split. */
@@ -182,18 +206,40 @@ export class HostedSystem {
     return this.kernel.machine;
   }
 
-  /** Runs until every VM has stopped (or a limit is reached); host jobs run alongside. */
-  run(limits: RunLimits = {}): void {
+  /**
+   * Runs until every VM has stopped or a limit is reached ("done"; host jobs run alongside), or until
+   * the run pauses ("paused", see HostedRunLimits and pausedAt). The next run() continues a paused
+   * one exactly where it stopped: the host kernel, the VMM processes and the KVM module go on as if
+   * never paused, so a paused run and an unpaused one reach the same states and cycle counts.
+   */
+  run(limits: HostedRunLimits = {}): RunResult {
     const k = this.kernel;
+    const kvm = this.kvm;
     k.cycleLimit = limits.maxCycles === undefined ? Number.POSITIVE_INFINITY : k.cpu.cycles + limits.maxCycles;
-    this.kvm.maxGuestInstructions = limits.maxInstructions ?? Number.POSITIVE_INFINITY;
-    k.run(() => this.vms.every((vm) => vm.stop !== null));
+    kvm.maxGuestInstructions = limits.maxInstructions ?? Number.POSITIVE_INFINITY;
+    kvm.pauseOnExit = limits.pauseOnExit ?? null;
+    kvm.pauseBeforeLaunch = limits.pauseBeforeLaunch ?? false;
+    kvm.pausedVcpu = null;
+    const result = k.run(() => this.vms.every((vm) => vm.stop !== null));
+    kvm.pauseOnExit = null;
+    kvm.pauseBeforeLaunch = false;
+    if (result === "paused") return "paused";
     for (const vm of this.vms) {
       if (vm.stop) continue;
       vm.stop = { kind: "limit" };
       const vcpu = vm.vcpu;
       vm.finalRegs = vcpu ? (vcpu.finalRegs ?? this.kvm.snapshot(vcpu)) : null;
     }
+    return "done";
+  }
+
+  /** Where the last run() paused, or null. */
+  get pausedAt(): HostedPausePoint | null {
+    const k = this.kernel;
+    if (k.pausedIn === null) return null;
+    const vcpu = this.kvm.pausedVcpu;
+    if (k.pausedIn === "cpu" || !vcpu?.pausedIn) return { vm: this.byProcess.get(k.current) ?? null, at: "host" };
+    return { vm: this.byProcess.get(vcpu.kvm.owner) ?? null, at: vcpu.pausedIn };
   }
 
   private processExit(proc: Process): void {

@@ -14,7 +14,7 @@ import { loadProgram } from "../program.js";
 
 export const debugSpec: CommandSpec = {
   name: "debug",
-  summary: "Debug a program: step through its instructions and its VM exits (bare, type1)",
+  summary: "Debug a program: step through its instructions and its VM exits (bare, type1, hosted)",
   positionals: "FILE",
   minPositionals: 1,
   maxPositionals: 1,
@@ -23,7 +23,7 @@ export const debugSpec: CommandSpec = {
       name: "on",
       type: "string",
       value: "DESIGN",
-      description: "where to run it (hosted: not supported by the debugger yet)",
+      description: "where to run it",
       choices: ["bare", "type1", "hosted"],
       defaultText: "bare",
     },
@@ -38,7 +38,7 @@ export const debugSpec: CommandSpec = {
     {
       name: "lazy-memory",
       type: "boolean",
-      description: "back guest RAM on first touch (EPT violations) instead of at creation (with EPT)",
+      description: "back guest RAM on first touch (EPT violations) instead of at creation (--on type1, EPT)",
     },
     { name: "script", type: "string", value: "FILE", description: "run the commands in FILE and print the transcript" },
     {
@@ -72,7 +72,9 @@ export const debugSpec: CommandSpec = {
     "a flat binary. Interactive: line editing, history (up/down), tab completion, an empty line repeats",
     "step/next, Ctrl-C interrupts a long run, Ctrl-D or 'quit' leaves. With --script the commands come",
     "from FILE and the output is a transcript: each command after its prompt, then what it printed.",
-    "Type 'help' in the debugger for its commands.",
+    "Type 'help' in the debugger for its commands. With --on hosted the session starts once the",
+    "host kernel has booted and the VMM process has set the VM up; host activity between two",
+    "guest instructions runs as a unit, and exits stop once handled (in the kernel or user space).",
   ].join("\n"),
 };
 
@@ -87,6 +89,9 @@ async function run(args: ParsedArgs, io: Io): Promise<number> {
   const paging = (o.paging as "ept" | "shadow" | undefined) ?? "ept";
   if (o["lazy-memory"] && paging === "shadow")
     throw new UsageError("--lazy-memory needs EPT (shadow paging backs all RAM)");
+  if (o["lazy-memory"] && on === "hosted") {
+    throw new UsageError("--lazy-memory needs --on type1 (the hosted KVM module maps guest RAM on first touch anyway)");
+  }
   const memoryMiB = (o.mem as number | undefined) ?? 64;
   if (memoryMiB < 1 || memoryMiB > 2048) throw new UsageError("--mem must be 1-2048");
   const file = args.positionals[0]!;

@@ -18,6 +18,9 @@ export const COMMANDS: readonly CommandHelp[] = [
     details: [
       "Exits the instructions cause are handled on the way (they are listed), unless a",
       "'break exit' stops there. An interrupt taken first counts as part of the next step.",
+      "On hosted, what the host does between two guest instructions (the KVM module, the",
+      "VMM process in user space, the scheduler, other processes) runs as one unit: steps",
+      "count guest instructions only.",
     ],
   },
   {
@@ -39,7 +42,9 @@ export const COMMANDS: readonly CommandHelp[] = [
     summary: "run to the next VM exit (stop after it is handled)",
     details: [
       "The stop is in VMX root operation, before the VM is entered again: 'vmcs exit' shows the",
-      "exit information, 'regs' the guest state as the handler left it.",
+      "exit information, 'regs' the guest state as the handler left it. On hosted that is once",
+      "the exit's handling is complete: in the KVM module, or after the round trip through the",
+      "VMM process (its hops are listed); the entry that resumes the guest follows.",
     ],
   },
   {

@@ -1,7 +1,7 @@
 // Builds the target a `vmxlab debug --on ...` session debugs.
 
-import { CliError } from "../command.js";
 import type { Program } from "../program.js";
+import { HostedTarget } from "./hosted-target.js";
 import { BareTarget, type Target, type TargetKind, type TargetOptions, Type1Target } from "./targets.js";
 
 export function createTarget(on: TargetKind, program: Program, options: TargetOptions): Target {
@@ -10,10 +10,8 @@ export function createTarget(on: TargetKind, program: Program, options: TargetOp
       return new BareTarget(program, options);
     case "type1":
       return new Type1Target(program, options);
-    default:
-      // The hosted system (packages/hosted) runs its guests inside the host kernel's scheduling loop,
-      // which cannot yet pause in the middle of a guest and continue later (what the debugger needs).
-      throw new CliError("the debugger does not support --on hosted yet: its host kernel cannot pause a running guest");
+    case "hosted":
+      return new HostedTarget(program, options);
   }
 }
 

@@ -28,6 +28,26 @@ export interface AddressSpace {
   gpaToHpa(gpa: number): GpaTranslation;
   /** A 32-bit word of host-physical memory (no side effects). */
   readHpa32(hpa: number): number;
+  /**
+   * Where a guest-physical address's contents are when gpaToHpa finds no mapping yet (hosted: the
+   * VMM process's memory, which the KVM module maps into the EPT on first touch), or -1.
+   */
+  backing?(gpa: number): number;
+}
+
+/** The space through which the debugger reads guest data: the hardware's map, else the backing memory. */
+export function dataSpace(space: AddressSpace): AddressSpace {
+  const backing = space.backing;
+  if (!backing) return space;
+  return {
+    ...space,
+    gpaToHpa: (gpa) => {
+      const t = space.gpaToHpa(gpa);
+      if (t.hpa >= 0) return t;
+      const hpa = backing(gpa);
+      return hpa >= 0 ? { hpa } : t;
+    },
+  };
 }
 
 export interface WalkStep {

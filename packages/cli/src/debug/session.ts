@@ -16,13 +16,12 @@
 // instruction boundary after instruction G - N retired: the state a forward `step` showed there.
 
 import { type Cpu, disassembleOne, exitReasonName, parseExitReason, registers as R, symbolResolver } from "@vmxlab/cpu";
-import type { ExitRecord } from "@vmxlab/vmm";
 import type { Program } from "../program.js";
 import { findCommand, helpText } from "./commands.js";
-import { clip, hex8, type Paint, painter, plural, softWrap } from "./format.js";
+import { clip, hex8, type Paint, painter, plural, softWrap, wrap } from "./format.js";
 import { walkGuest } from "./paging.js";
 import { type Checkpoint, Checkpointer } from "./snapshot.js";
-import type { GuestRegisters, Target } from "./targets.js";
+import type { DebugExitRecord, GuestRegisters, Target } from "./targets.js";
 import * as views from "./views.js";
 
 export type AddressSpaceName = "gva" | "gpa" | "hpa";
@@ -68,7 +67,7 @@ type StopCause =
       value: number;
       eip: number;
     }
-  | { kind: "exit"; record: ExitRecord; bp: Breakpoint | null };
+  | { kind: "exit"; record: DebugExitRecord; bp: Breakpoint | null };
 
 /** Debugger-side state that moves with the machine (saved with each checkpoint). */
 interface EngineState {
@@ -122,7 +121,7 @@ export class DebugSession {
   radix = 16;
   quit = false;
   /** Every VM exit so far, oldest first. */
-  readonly exits: ExitRecord[] = [];
+  readonly exits: DebugExitRecord[] = [];
   readonly events: GuestEvent[] = [];
   readonly breakpoints = new Map<number, Breakpoint>();
   private nextBreakpoint = 1;
@@ -222,7 +221,8 @@ export class DebugSession {
       `vmxlab debug: ${this.options.fileName}`,
       `on ${this.options.description}; 'help' lists the commands.`,
     ];
-    if (this.target.kind !== "bare") {
+    if (this.target.startText) lines.push(...wrap(this.target.startText.split(" "), ""));
+    else if (this.target.kind !== "bare") {
       lines.push(
         `${this.target.vmName} is created and has not run yet: the CPU is in VMX root operation,`,
         "before the first VM entry (VMLAUNCH).",
@@ -580,7 +580,7 @@ export class DebugSession {
    * The CPU's exception hook fires before VMX decides whether the event exits: an exception the
    * exception bitmap intercepts, or an event whose delivery caused an exit, never reached the guest.
    */
-  private dropInterceptedEvent(record: ExitRecord): void {
+  private dropInterceptedEvent(record: DebugExitRecord): void {
     const last = this.events[this.events.length - 1];
     if (!last || this.events.length <= this.eventsAtExit) {
       this.eventsAtExit = this.events.length;
@@ -601,7 +601,7 @@ export class DebugSession {
     return this.cause;
   }
 
-  private pauseAt(record: ExitRecord): boolean {
+  private pauseAt(record: DebugExitRecord): boolean {
     const run = this.run;
     if (!run || run.replayTo !== undefined) return false;
     if (run.untilExit) {
@@ -888,7 +888,7 @@ export class DebugSession {
 /** What a target reports to the session. */
 export interface TargetHooks {
   onConsole: (byte: number) => void;
-  onExit: (record: ExitRecord) => void;
+  onExit: (record: DebugExitRecord) => void;
 }
 
 export function unknownRegister(name: string): string {

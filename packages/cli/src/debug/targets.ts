@@ -1,5 +1,5 @@
 // What the debugger debugs: the program on the bare machine, or in a VM of the type-1 hypervisor
-// (or of the hosted system, see hosted-target.ts). A target builds the system, runs it until the
+// (or of the hosted system: hosted-target.ts). A target builds the system, runs it until the
 // debugger's CPU hook stops it, a VM exit the debugger asked for, or the end, and answers questions
 // about the guest: registers, the VMCS, address translation.
 
@@ -29,6 +29,21 @@ export interface GuestRegisters extends RegisterSnapshot {
 
 export type TargetKind = "bare" | "type1" | "hosted";
 
+/**
+ * One VM exit as the debugger shows it: the type-1 hypervisor's record, or the hosted one's (which says
+ * where the exit was handled and lists the hops of its round trip).
+ */
+export interface DebugExitRecord extends Omit<ExitRecord, "action" | "cycles"> {
+  /** What followed the handling: resume, halt, yield, stop; hosted: resume, block, user. */
+  action: string;
+  /** Modeled cycles of the round trip from the exit to the VM entry that resumes the guest. */
+  cycles: { total: number };
+  /** Hosted: handled entirely in the kernel module, or in the user-space VMM process. */
+  handledIn?: "kernel" | "user";
+  /** Hosted: the hops of the round trip so far, with their modeled cycles. */
+  hops?: readonly { name: string; cycles: number }[];
+}
+
 export interface TargetOptions {
   memoryMiB: number;
   costModel: string;
@@ -39,7 +54,7 @@ export interface TargetOptions {
   /** Every byte the guest writes to its console. */
   onConsole: (byte: number) => void;
   /** Every VM exit, after it was handled. */
-  onExit: (record: ExitRecord) => void;
+  onExit: (record: DebugExitRecord) => void;
 }
 
 export interface Target {
@@ -60,7 +75,7 @@ export interface Target {
    * Runs until the CPU hook stops the CPU ("paused"), an exit for which `pauseOnExit` says true
    * ("paused", in VMX root operation) or the end ("done").
    */
-  resume(pauseOnExit: ((record: ExitRecord) => boolean) | null): "paused" | "done";
+  resume(pauseOnExit: ((record: DebugExitRecord) => boolean) | null): "paused" | "done";
   /** The VM's VMCS (null on the bare machine). */
   vmcs(): VmcsAccess | null;
   /** The guest's address translation. */
@@ -73,9 +88,13 @@ export interface Target {
   asid(): number;
   /** Where an exit's round trip was handled ("the hypervisor", "the KVM module"...), for messages. */
   readonly handlerName: string;
+  /** What the banner says about the state before the first VM entry (the default suits a type-1 VM). */
+  readonly startText?: string;
+  /** What `vmcs host` says about whose state the host-state area holds. */
+  hostStateNote?(): string;
 }
 
-function vmStopText(stop: VmStop | StopReason): string {
+export function vmStopText(stop: VmStop | StopReason): string {
   switch (stop.kind) {
     case "debug-exit":
       return `debug-exit ${stop.value} (0x${stop.value.toString(16)})`;
@@ -243,6 +262,22 @@ export function vmGpaToHpa(
   };
 }
 
+/** How a VM's addresses translate: the guest's paging, then its EPT (or the hypervisor's map). */
+export function vmAddressSpace(machine: Machine, regs: GuestRegisters, vm: Vm, vmcs: () => VmcsAccess): AddressSpace {
+  const mem = machine.memory;
+  return {
+    paging: { enabled: (regs.cr0 & R.CR0_PG) !== 0, cr3: regs.cr3, pse: (regs.cr4 & R.CR4_PSE) !== 0 },
+    gpaToHpa: vmGpaToHpa(
+      machine,
+      vm.paging,
+      vm.memory.size,
+      () => vmcs().read(VMCS.EPT_POINTER) & ~0xfff,
+      (gpa) => vm.memory.translate(gpa),
+    ),
+    readHpa32: (hpa) => mem.read32(hpa),
+  };
+}
+
 // ============================================================================================
 // A VM on the type-1 hypervisor
 // ============================================================================================
@@ -311,20 +346,7 @@ export class Type1Target implements Target {
   }
 
   space(): AddressSpace {
-    const regs = this.registers();
-    const vm = this.vm;
-    const mem = this.machine.memory;
-    return {
-      paging: { enabled: (regs.cr0 & R.CR0_PG) !== 0, cr3: regs.cr3, pse: (regs.cr4 & R.CR4_PSE) !== 0 },
-      gpaToHpa: vmGpaToHpa(
-        this.machine,
-        vm.paging,
-        vm.memory.size,
-        () => this.vmcs().read(VMCS.EPT_POINTER) & ~0xfff,
-        (gpa) => vm.memory.translate(gpa),
-      ),
-      readHpa32: (hpa) => mem.read32(hpa),
-    };
+    return vmAddressSpace(this.machine, this.registers(), this.vm, () => this.vmcs());
   }
 
   shadowRoot(): number | null {

@@ -12,10 +12,10 @@ import {
   VMCS_FIELDS,
   type VmExitInfo,
 } from "@vmxlab/cpu";
-import { describeExit, type ExitRecord } from "@vmxlab/vmm";
+import { describeExit } from "@vmxlab/vmm";
 import { COMMANDS } from "./commands.js";
 import { clip, hex8, hex16, plural, value32, wrap } from "./format.js";
-import { type AddressSpace, EPT_LEVEL_NAMES, eptFlags, pteFlags, shadowWalk, walkGuest } from "./paging.js";
+import { type AddressSpace, dataSpace, EPT_LEVEL_NAMES, eptFlags, pteFlags, shadowWalk, walkGuest } from "./paging.js";
 import {
   type AddressSpaceName,
   DebugError,
@@ -24,7 +24,7 @@ import {
   REGISTER_NAMES,
   unknownRegister,
 } from "./session.js";
-import type { GuestRegisters } from "./targets.js";
+import type { DebugExitRecord, GuestRegisters } from "./targets.js";
 
 const W = 79;
 
@@ -98,7 +98,7 @@ export function registers(s: DebugSession, name?: string): string[] {
 
 /** Reads guest-virtual memory through the guest's translation; null if the first byte is unmapped. */
 export function readGuest(s: DebugSession, gva: number, length: number): Uint8Array | null {
-  const space = s.target.space();
+  const space = dataSpace(s.target.space());
   const mem = s.target.machine.memory;
   const out = new Uint8Array(length);
   let done = 0;
@@ -127,7 +127,7 @@ export function memory(s: DebugSession, space: AddressSpaceName, address: number
     bytes = mem.readBytes(address, Math.min(length, mem.size - address));
     if (bytes.length < length) problem = `the rest is beyond the end of RAM`;
   } else if (space === "gpa") {
-    const sp = t.space();
+    const sp = dataSpace(t.space());
     const parts: Uint8Array[] = [];
     let done = 0;
     while (done < length) {
@@ -146,7 +146,7 @@ export function memory(s: DebugSession, space: AddressSpaceName, address: number
     const first = sp.gpaToHpa(address);
     lines.push(`gpa ${hex8(address)} -> hpa ${hex8(first.hpa)}`);
   } else {
-    const sp = t.space();
+    const sp = dataSpace(t.space());
     const w = walkGuest(sp, address);
     if (!w.ok) throw new DebugError(`${bare ? "linear" : "gva"} ${hex8(address)} is not mapped: ${w.problem}`);
     const got = readGuest(s, address, length) ?? new Uint8Array(0);
@@ -195,7 +195,7 @@ export function hexdump(address: number, bytes: Uint8Array): string[] {
 export function disasmLines(s: DebugSession, address: number, n: number, eip: number): string[] {
   const bytes = readGuest(s, address, n * 15);
   if (!bytes || bytes.length === 0) {
-    const w = walkGuest(s.target.space(), address);
+    const w = walkGuest(dataSpace(s.target.space()), address);
     throw new DebugError(`cannot read ${hex8(address)}: ${w.problem ?? "not mapped"}`);
   }
   const lines: string[] = [];
@@ -217,7 +217,7 @@ export function locationLine(s: DebugSession, eip: number): string {
   const sym = s.symbolize(eip);
   const head = `=> ${hex8(eip)}${sym ? ` ${sym}` : ""}:`;
   if (!bytes || bytes.length === 0) {
-    const w = walkGuest(s.target.space(), eip);
+    const w = walkGuest(dataSpace(s.target.space()), eip);
     return `${head}  (cannot read the instruction: ${w.problem ?? "not mapped"})`;
   }
   const insn = disassemble(bytes, eip, { maxInstructions: 1, symbols: s.labels })[0]!;
@@ -262,7 +262,7 @@ export function translate(s: DebugSession, gva: number): string[] {
     } else {
       const label = step.level === "page" ? "page      " : `guest ${step.level}`;
       const hpa = present ? hex8(step.hpa) : "(nothing)";
-      const note = step.level === "page" && t.paging === "shadow" ? "  (the hypervisor's map)" : "";
+      const note = step.level === "page" && t.paging === "shadow" ? `  (${t.handlerName}'s map)` : "";
       lines.push(clip(`  ${label} gpa ${hex8(step.gpa)} -> hpa ${hpa}${entry}${note}`, W));
     }
     if (step.ept) {
@@ -276,6 +276,10 @@ export function translate(s: DebugSession, gva: number): string[] {
     }
   }
   if (!w.ok) lines.push(`  the guest's walk stops: ${w.problem}`);
+  const backed = !w.ok && w.gpa >= 0 && space.backing ? space.backing(w.gpa) : -1;
+  if (backed >= 0) {
+    lines.push(`  (memory at hpa ${hex8(backed)} backs it: ${t.handlerName} maps it into the EPT on first access)`);
+  }
   if (shadowRoot !== null) {
     // What the CPU really walks: the shadow tables (GUEST_CR3 points at their root).
     const sw = shadowWalk((a) => t.machine.memory.read32(a), shadowRoot, gva);
@@ -469,6 +473,8 @@ export function vmcs(s: DebugSession, group?: string): string[] {
     lines.push("decoded:");
     lines.push(...exitInfoLines(exitInfoFromVmcs(read)));
   }
+  const note = g === "host" ? t.hostStateNote?.() : undefined;
+  if (note) lines.push(...wrap(note.split(" "), ""));
   return lines;
 }
 
@@ -504,16 +510,25 @@ function exitInfoLines(info: VmExitInfo): string[] {
 
 // ======================= exits =======================
 
-/** One line per exit handled during a command. */
-export function exitLine(r: ExitRecord): string {
+/** One line per exit handled during a command (hosted: where it was handled, [kernel] or [user]). */
+export function exitLine(r: DebugExitRecord): string {
   // The decoded qualification says more than the instruction; exits without one show the instruction.
   const detail = r.detail && r.detail !== r.name ? r.detail.replace(/^EPT violation /, "") : "";
   const what = detail || (r.instruction ? r.instruction.replace(/\s+/, " ") : "");
-  return clip(`exit #${r.seq} ${r.name} at ${hex8(r.guestEip)}${what ? `: ${what}` : ""}`, W - 2);
+  const where = r.handledIn ? ` [${r.handledIn}]` : "";
+  return clip(`exit #${r.seq} ${r.name} at ${hex8(r.guestEip)}${where}${what ? `: ${what}` : ""}`, W - 2);
+}
+
+/** Who handled an exit and what followed, for the stop report (user space: the notes say how it got there). */
+function handled(s: DebugSession, r: DebugExitRecord): string {
+  const notes = r.handler || "(no note)";
+  if (r.handledIn === "user") return `handled in user space by the VMM process: ${notes},`;
+  const by = r.handledIn === "kernel" ? "in the host kernel by the KVM module" : `by ${s.target.handlerName}`;
+  return `handled ${by}: ${notes} -> ${r.action},`;
 }
 
 /** The report of a stop after a VM exit. */
-export function exitStop(s: DebugSession, r: ExitRecord, bp: { id: number } | null): string[] {
+export function exitStop(s: DebugSession, r: DebugExitRecord, bp: { id: number } | null): string[] {
   const sym = s.symbolize(r.guestEip);
   const insn = r.instruction ? `: ${r.instruction.replace(/\s+/, " ")}` : "";
   const detail = r.detail && r.detail !== r.name ? `, ${r.detail}` : "";
@@ -521,8 +536,14 @@ export function exitStop(s: DebugSession, r: ExitRecord, bp: { id: number } | nu
     s.paint("bold", clip(`VM exit #${r.seq}: ${r.name} (${r.reason & 0xffff})${detail}`, W)),
     clip(`  at guest EIP ${hex8(r.guestEip)}${sym ? ` ${sym}` : ""}${insn}`, W),
   ];
-  const handled = `handled by ${s.target.handlerName || "the hypervisor"}: ${r.handler || "(no note)"} -> ${r.action},`;
-  lines.push(...wrap([...handled.split(" "), `${r.cycles.total}`, "cycles"], "  "));
+  // A hosted record is complete up to the VM entry that resumes the guest (added when it happens).
+  const soFar =
+    r.hops && !r.hops.some((h) => h.name === "entry") ? ["so", "far", "(the", "VM", "entry", "follows)"] : [];
+  lines.push(...wrap([...handled(s, r).split(" "), `${r.cycles.total}`, "cycles", ...soFar], "  "));
+  if (r.hops) {
+    const hops = r.hops.map((h) => `${h.name} ${h.cycles}`);
+    lines.push(...wrap(["hops:", ...hops.map((h, i) => (i < hops.length - 1 ? `${h},` : h))], "  "));
+  }
   lines.push(`  stopped in VMX root operation, before the next VM entry${bp ? ` (breakpoint ${bp.id})` : ""}`);
   return lines;
 }
@@ -531,14 +552,20 @@ export function exitTable(s: DebugSession, n: number): string[] {
   const all = s.exits;
   if (all.length === 0) return ["no VM exits yet"];
   const shown = all.slice(Math.max(0, all.length - n));
+  // Hosted exits say where they were handled: in the kernel module or in the VMM process (user space).
+  const hosted = all.some((r) => r.handledIn !== undefined);
+  const width = hosted ? 27 : 34;
   const lines = [
     `${plural(all.length, "VM exit")}${shown.length < all.length ? `, the last ${shown.length}` : ""}:`,
-    "    #  reason           guest EIP   detail (or what the handler did)    cycles",
+    hosted
+      ? "    #  reason           guest EIP   where  detail (or what was done)     cycles"
+      : "    #  reason           guest EIP   detail (or what the handler did)    cycles",
   ];
   for (const r of shown) {
     const what = (r.detail && r.detail !== r.name ? r.detail : r.handler).replace(/^EPT violation /, "");
+    const where = hosted ? `${(r.handledIn ?? "").padEnd(6)} ` : "";
     lines.push(
-      `${String(r.seq).padStart(5)}  ${clip(r.name, 16).padEnd(16)} ${hex8(r.guestEip)}  ${clip(what, 34).padEnd(34)} ${String(r.cycles.total).padStart(6)}`,
+      `${String(r.seq).padStart(5)}  ${clip(r.name, 16).padEnd(16)} ${hex8(r.guestEip)}  ${where}${clip(what, width).padEnd(width)} ${String(r.cycles.total).padStart(hosted ? 7 : 6)}`,
     );
   }
   const counts = new Map<string, number>();
@@ -549,6 +576,10 @@ export function exitTable(s: DebugSession, n: number): string[] {
       "",
     ).map((l, i) => (i === 0 ? l : `  ${l}`)),
   );
+  if (hosted) {
+    const user = all.filter((r) => r.handledIn === "user").length;
+    lines.push(`handled in the kernel module ${all.length - user}, in the VMM process (user space) ${user}`);
+  }
   return lines;
 }
 
