@@ -66,6 +66,9 @@ export interface PendingExit {
 
 const INVALID_POINTER = -1;
 
+/** VMsucceed: one shared value (entries and exits are frequent; a result is never modified). */
+const SUCCEED: VmxResult = Object.freeze({ ok: true });
+
 /** A segment register and the words (VMCS_WORD) of its guest-state fields. */
 interface GuestSegmentWords {
   seg: number;
@@ -167,7 +170,7 @@ export class Vmx implements VmxHooks {
   // ======================= VMX operation: the API the instructions also use =======================
 
   private succeed(): VmxResult {
-    return { ok: true };
+    return SUCCEED;
   }
 
   private failInvalid(): VmxResult {
@@ -300,7 +303,7 @@ export class Vmx implements VmxHooks {
       this.entryFailure(EXIT_REASON.MSR_LOAD_FAIL, msrFailure);
       return this.succeed();
     }
-    v.launched = true;
+    if (!v.launched) v.launched = true; // a write to RAM: only when it changes
     this.injectEvent(v);
     // Delivering the injected event can exit (EPT violation, triple fault) before any instruction.
     this.deferApiStop();
@@ -511,14 +514,9 @@ export class Vmx implements VmxHooks {
 
   /** Performs a VM exit now (from an instruction handler, whose EIP already points past it). */
   exitFromInstruction(reason: number, insn: Insn, qualification = 0, instructionInfo?: number): true {
+    const rip = (this.cpu.eip - insn.len) | 0;
     this.performExit(
-      {
-        reason,
-        qualification,
-        instructionLength: insn.len,
-        ...(instructionInfo !== undefined ? { instructionInfo } : {}),
-        rip: (this.cpu.eip - insn.len) | 0,
-      },
+      { reason, qualification, instructionLength: insn.len, instructionInfo: instructionInfo ?? 0, rip },
       true,
     );
     return true;

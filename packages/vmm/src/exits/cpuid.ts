@@ -19,9 +19,10 @@ function words(text: string): [number, number, number] {
   return [w(0), w(1), w(2)];
 }
 
+const [v0, v1, v2] = words(HYPERVISOR_VENDOR);
+
 /** The virtual CPUID leaves: [eax, ebx, ecx, edx]. */
 export function virtualCpuid(leaf: number): [number, number, number, number] {
-  const [v0, v1, v2] = words(HYPERVISOR_VENDOR);
   switch (leaf >>> 0) {
     case 0:
       return [1, v0, v2, v1];
