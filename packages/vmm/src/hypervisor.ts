@@ -549,7 +549,7 @@ class HypervisorExitContext implements ExitContext {
   /** Modeled cycles of the handler's work so far (dispatch included). */
   handlerCycles = 0;
   readonly notes: string[] = [];
-  private keepNotes = false;
+  tracing = false;
 
   constructor(
     readonly machine: Machine,
@@ -560,12 +560,12 @@ class HypervisorExitContext implements ExitContext {
     this.vmx = machine.vmx;
   }
 
-  begin(vm: Vm, exit: VmExitInfo, dispatchCycles: number, keepNotes: boolean): void {
+  begin(vm: Vm, exit: VmExitInfo, dispatchCycles: number, tracing: boolean): void {
     this.vm = vm;
     this.exit = exit;
     this.handlerCycles = dispatchCycles;
-    this.notes.length = 0;
-    this.keepNotes = keepNotes;
+    if (this.notes.length > 0) this.notes.length = 0;
+    this.tracing = tracing;
   }
 
   charge(cycles: number): void {
@@ -573,7 +573,7 @@ class HypervisorExitContext implements ExitContext {
   }
 
   note(text: string): void {
-    if (this.keepNotes) this.notes.push(text);
+    if (this.tracing) this.notes.push(text);
   }
 
   stopVm(stop: VmStop): ExitAction {
