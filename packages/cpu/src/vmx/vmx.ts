@@ -303,7 +303,7 @@ export class Vmx implements VmxHooks {
       this.entryFailure(EXIT_REASON.MSR_LOAD_FAIL, msrFailure);
       return this.succeed();
     }
-    if (!v.launched) v.launched = true; // a write to RAM: only when it changes
+    v.launched = true;
     this.injectEvent(v);
     // Delivering the injected event can exit (EPT violation, triple fault) before any instruction.
     this.deferApiStop();
