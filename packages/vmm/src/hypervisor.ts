@@ -4,6 +4,7 @@
 
 import {
   type CostModel,
+  type Cpu,
   EXIT_REASON,
   exitReasonName,
   isElf,
@@ -13,6 +14,7 @@ import {
   VMCS,
   VMCS_REVISION_ID,
   type VmExitInfo,
+  type Vmx,
 } from "@vmxlab/cpu";
 import { VmDevices } from "./devices/vm-devices.js";
 import type { ExitAction, ExitContext } from "./exits/context.js";
@@ -107,6 +109,8 @@ export class Hypervisor {
   private paused: (PausePoint & { sliceEnd: number; action: ExitAction }) | null = null;
   /** The last exit's record, when someone needs it (onExit, pauseOnExit). */
   private lastExit: ExitRecord | null = null;
+  /** What exit handlers work with: one object, refilled for every exit. */
+  private readonly exitContext: HypervisorExitContext;
 
   constructor(configs: VmConfig[], options: HypervisorOptions = {}) {
     if (configs.length === 0) throw new Error("a hypervisor needs at least one VM");
@@ -124,6 +128,7 @@ export class Hypervisor {
     this.allocator = new PageAllocator(1, pages - 1);
     this.hostCr3 = this.buildHostPageDirectory();
     this.msrBitmap = this.buildMsrBitmap();
+    this.exitContext = new HypervisorExitContext(this.machine, this.cost, (vm, stop) => this.finish(vm, stop));
     this.enterVmxOperation();
     configs.forEach((config, i) => {
       this.vms.push(this.createVm(i, config));
@@ -431,39 +436,23 @@ export class Hypervisor {
   }
 
   private handleExit(vm: Vm, exitCycles: number, wantRecord: boolean): ExitAction {
-    const machine = this.machine;
-    const cpu = machine.cpu;
-    const info = machine.vmx.exitInfo();
+    const cpu = this.machine.cpu;
+    const info = this.machine.vmx.exitInfo();
     const basic = info.reason & 0xffff;
     const failedEntry = (info.reason & 0x80000000) !== 0;
     vm.countExit(basic);
-    const notes: string[] = [];
-    let handlerCycles = this.cost.hypervisor.dispatch;
-    const ctx: ExitContext = {
-      machine,
-      cpu,
-      vmx: machine.vmx,
-      cost: this.cost,
-      vm,
-      exit: info,
-      charge: (n) => {
-        handlerCycles += n;
-      },
-      note: (text) => {
-        notes.push(text);
-      },
-      stopVm: (stop: VmStop) => {
-        this.finish(vm, stop);
-        return "stop";
-      },
-    };
+    const recording = this.options.onExit !== undefined || wantRecord;
+    const ctx = this.exitContext;
+    ctx.begin(vm, info, this.cost.hypervisor.dispatch, recording);
     const handler = failedEntry ? EXIT_HANDLERS[EXIT_REASON.INVALID_STATE] : EXIT_HANDLERS[basic];
     const action: ExitAction = handler ? handler(ctx) : this.unexpectedExit(ctx);
     if (action === "resume" || action === "yield" || action === "halt") this.reinjectInterruptedEvent(info);
+    const handlerCycles = ctx.handlerCycles;
+    const notes = ctx.notes;
     cpu.cycles += handlerCycles;
     vm.stats.hypervisorCycles += handlerCycles;
     this.lastExit = null;
-    if (this.options.onExit || wantRecord) {
+    if (recording) {
       const record: ExitRecord = {
         seq: ++this.exitSeq,
         vm: vm.name,
@@ -545,5 +534,50 @@ export class Hypervisor {
     }
     this.switchTo(vm);
     return guestRegisterSnapshot(this.machine.vmx, vm, this.machine.cpu.regs, this.machine.cpu.cr2);
+  }
+}
+
+/**
+ * The ExitContext of the type-1 hypervisor. Exits come one at a time, so one object serves them all:
+ * begin() refills it, and nothing is allocated per exit. Notes are kept only when someone reads them.
+ */
+class HypervisorExitContext implements ExitContext {
+  readonly cpu: Cpu;
+  readonly vmx: Vmx;
+  vm!: Vm;
+  exit!: VmExitInfo;
+  /** Modeled cycles of the handler's work so far (dispatch included). */
+  handlerCycles = 0;
+  readonly notes: string[] = [];
+  tracing = false;
+
+  constructor(
+    readonly machine: Machine,
+    readonly cost: CostModel,
+    private readonly finish: (vm: Vm, stop: VmStop) => void,
+  ) {
+    this.cpu = machine.cpu;
+    this.vmx = machine.vmx;
+  }
+
+  begin(vm: Vm, exit: VmExitInfo, dispatchCycles: number, tracing: boolean): void {
+    this.vm = vm;
+    this.exit = exit;
+    this.handlerCycles = dispatchCycles;
+    if (this.notes.length > 0) this.notes.length = 0;
+    this.tracing = tracing;
+  }
+
+  charge(cycles: number): void {
+    this.handlerCycles += cycles;
+  }
+
+  note(text: string): void {
+    if (this.tracing) this.notes.push(text);
+  }
+
+  stopVm(stop: VmStop): ExitAction {
+    this.finish(this.vm, stop);
+    return "stop";
   }
 }

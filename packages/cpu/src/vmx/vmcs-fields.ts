@@ -212,6 +212,16 @@ VMCS_FIELDS.forEach((f, index) => {
   }
 });
 
+/**
+ * Where each field's value sits in a VMCS region, as an index into VmcsAccess.words (the high half
+ * of a 64-bit field is the next word). VM entry and exit move dozens of fields each time: they index
+ * the words directly, VMREAD/VMWRITE go through FIELD_OFFSET and its checks.
+ */
+export const VMCS_WORD = Object.fromEntries(VMCS_FIELDS.map((f, index) => [f.name, index * 2])) as Record<
+  VmcsFieldName,
+  number
+>;
+
 export function fieldByName(name: string): VmcsField | undefined {
   return BY_NAME.get(name.toUpperCase());
 }

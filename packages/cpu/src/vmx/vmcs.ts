@@ -30,6 +30,8 @@ for (const e of [
 export class VmcsAccess {
   /** The field area of the region as 32-bit words (two per field). */
   readonly words: Uint32Array;
+  /** The header before it (revision, abort indicator, launch state), also as 32-bit words. */
+  private readonly header: Uint32Array;
   /**
    * The VMCS passed the VM-entry checks and no field they examine was written since (processors cache
    * the same knowledge); the next entry skips re-checking. Reset by any such write.
@@ -41,6 +43,7 @@ export class VmcsAccess {
     readonly base: number,
   ) {
     this.words = new Uint32Array(mem.buffer, base + VMCS_FIELDS_OFFSET, (VMCS_SIZE - VMCS_FIELDS_OFFSET) >>> 2);
+    this.header = new Uint32Array(mem.buffer, base, VMCS_FIELDS_OFFSET >>> 2);
   }
 
   /** Index of a field's 32-bit word in `words`, or throws for an unsupported encoding. */
@@ -72,11 +75,11 @@ export class VmcsAccess {
   }
 
   get launched(): boolean {
-    return this.mem.read32(this.base + VMCS_LAUNCH_STATE_OFFSET) === 1;
+    return this.header[VMCS_LAUNCH_STATE_OFFSET >>> 2] === 1;
   }
 
   set launched(on: boolean) {
-    this.mem.write32(this.base + VMCS_LAUNCH_STATE_OFFSET, on ? 1 : 0);
+    this.header[VMCS_LAUNCH_STATE_OFFSET >>> 2] = on ? 1 : 0;
   }
 
   /** Every field's current value, for viewers (by name). */

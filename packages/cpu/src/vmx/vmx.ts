@@ -29,7 +29,7 @@ import { checkControls, checkGuestState, checkHostState } from "./entry-checks.j
 import { Ept } from "./ept.js";
 import { EXIT_REASON, exitReasonName } from "./exit-reasons.js";
 import { VmcsAccess } from "./vmcs.js";
-import { VMCS } from "./vmcs-fields.js";
+import { VMCS, VMCS_WORD as W } from "./vmcs-fields.js";
 
 /** A VM exit as a TypeScript hypervisor receives it (all of it is also in the VMCS). */
 export interface VmExitInfo {
@@ -66,15 +66,42 @@ export interface PendingExit {
 
 const INVALID_POINTER = -1;
 
-/** Segment register and its guest-state fields: selector, base, limit, access rights. */
-const GUEST_SEGMENT_FIELDS: readonly (readonly [number, number, number, number, number])[] = [
-  [ES, VMCS.GUEST_ES_SELECTOR, VMCS.GUEST_ES_BASE, VMCS.GUEST_ES_LIMIT, VMCS.GUEST_ES_AR_BYTES],
-  [CS, VMCS.GUEST_CS_SELECTOR, VMCS.GUEST_CS_BASE, VMCS.GUEST_CS_LIMIT, VMCS.GUEST_CS_AR_BYTES],
-  [SS, VMCS.GUEST_SS_SELECTOR, VMCS.GUEST_SS_BASE, VMCS.GUEST_SS_LIMIT, VMCS.GUEST_SS_AR_BYTES],
-  [DS, VMCS.GUEST_DS_SELECTOR, VMCS.GUEST_DS_BASE, VMCS.GUEST_DS_LIMIT, VMCS.GUEST_DS_AR_BYTES],
-  [FS, VMCS.GUEST_FS_SELECTOR, VMCS.GUEST_FS_BASE, VMCS.GUEST_FS_LIMIT, VMCS.GUEST_FS_AR_BYTES],
-  [GS, VMCS.GUEST_GS_SELECTOR, VMCS.GUEST_GS_BASE, VMCS.GUEST_GS_LIMIT, VMCS.GUEST_GS_AR_BYTES],
+/** VMsucceed: one shared value (entries and exits are frequent; a result is never modified). */
+const SUCCEED: VmxResult = Object.freeze({ ok: true });
+
+/** A segment register and the words (VMCS_WORD) of its guest-state fields. */
+interface GuestSegmentWords {
+  seg: number;
+  selector: number;
+  base: number;
+  limit: number;
+  ar: number;
+}
+
+const GUEST_SEGMENT_WORDS: readonly GuestSegmentWords[] = [
+  { seg: ES, selector: W.GUEST_ES_SELECTOR, base: W.GUEST_ES_BASE, limit: W.GUEST_ES_LIMIT, ar: W.GUEST_ES_AR_BYTES },
+  { seg: CS, selector: W.GUEST_CS_SELECTOR, base: W.GUEST_CS_BASE, limit: W.GUEST_CS_LIMIT, ar: W.GUEST_CS_AR_BYTES },
+  { seg: SS, selector: W.GUEST_SS_SELECTOR, base: W.GUEST_SS_BASE, limit: W.GUEST_SS_LIMIT, ar: W.GUEST_SS_AR_BYTES },
+  { seg: DS, selector: W.GUEST_DS_SELECTOR, base: W.GUEST_DS_BASE, limit: W.GUEST_DS_LIMIT, ar: W.GUEST_DS_AR_BYTES },
+  { seg: FS, selector: W.GUEST_FS_SELECTOR, base: W.GUEST_FS_BASE, limit: W.GUEST_FS_LIMIT, ar: W.GUEST_FS_AR_BYTES },
+  { seg: GS, selector: W.GUEST_GS_SELECTOR, base: W.GUEST_GS_BASE, limit: W.GUEST_GS_LIMIT, ar: W.GUEST_GS_AR_BYTES },
 ];
+
+const HOST_CODE_AR = 0xc09b; // execute/read, accessed, 32-bit, 4 KiB granularity
+const HOST_DATA_AR = 0xc093; // read/write, accessed, 32-bit, 4 KiB granularity
+
+/** A segment register, the word of its host selector field, and the access rights a VM exit gives it. */
+const HOST_SEGMENT_WORDS: readonly { seg: number; selector: number; ar: number }[] = [
+  { seg: CS, selector: W.HOST_CS_SELECTOR, ar: HOST_CODE_AR },
+  { seg: SS, selector: W.HOST_SS_SELECTOR, ar: HOST_DATA_AR },
+  { seg: DS, selector: W.HOST_DS_SELECTOR, ar: HOST_DATA_AR },
+  { seg: ES, selector: W.HOST_ES_SELECTOR, ar: HOST_DATA_AR },
+  { seg: FS, selector: W.HOST_FS_SELECTOR, ar: HOST_DATA_AR },
+  { seg: GS, selector: W.HOST_GS_SELECTOR, ar: HOST_DATA_AR },
+];
+
+/** TSC cycles per tick of the VMX-preemption timer. */
+const PREEMPTION_TIMER_UNIT = 2 ** PREEMPTION_TIMER_RATE;
 
 export class Vmx implements VmxHooks {
   readonly cpu: Cpu;
@@ -143,7 +170,7 @@ export class Vmx implements VmxHooks {
   // ======================= VMX operation: the API the instructions also use =======================
 
   private succeed(): VmxResult {
-    return { ok: true };
+    return SUCCEED;
   }
 
   private failInvalid(): VmxResult {
@@ -312,62 +339,65 @@ export class Vmx implements VmxHooks {
   /** A VM-entry failure of an API entry, reported by the next Cpu.run(). */
   private deferredStop: StopReason | null = null;
 
+  /**
+   * Loads the guest-state area into the processor (Intel SDM Vol. 3C, 27.3.2). Entries and exits
+   * move every field each time, so they index the region's words directly (VMCS_WORD): the same
+   * values VMREAD returns, without its per-field lookups. 16-bit fields keep their mask.
+   */
   private loadGuestState(v: VmcsAccess): void {
     const cpu = this.cpu;
-    this.pin = v.read(VMCS.PIN_BASED_VM_EXEC_CONTROL);
-    this.proc = v.read(VMCS.CPU_BASED_VM_EXEC_CONTROL);
-    this.proc2 = this.proc & C.CPU_BASED_ACTIVATE_SECONDARY_CONTROLS ? v.read(VMCS.SECONDARY_VM_EXEC_CONTROL) : 0;
-    this.exitControls = v.read(VMCS.VM_EXIT_CONTROLS);
-    this.cr0Mask = v.read(VMCS.CR0_GUEST_HOST_MASK);
-    this.cr4Mask = v.read(VMCS.CR4_GUEST_HOST_MASK);
-    this.cr0Shadow = v.read(VMCS.CR0_READ_SHADOW);
-    this.cr4Shadow = v.read(VMCS.CR4_READ_SHADOW);
+    const w = v.words;
+    this.pin = w[W.PIN_BASED_VM_EXEC_CONTROL]!;
+    this.proc = w[W.CPU_BASED_VM_EXEC_CONTROL]!;
+    this.proc2 = this.proc & C.CPU_BASED_ACTIVATE_SECONDARY_CONTROLS ? w[W.SECONDARY_VM_EXEC_CONTROL]! : 0;
+    this.exitControls = w[W.VM_EXIT_CONTROLS]!;
+    this.cr0Mask = w[W.CR0_GUEST_HOST_MASK]!;
+    this.cr4Mask = w[W.CR4_GUEST_HOST_MASK]!;
+    this.cr0Shadow = w[W.CR0_READ_SHADOW]!;
+    this.cr4Shadow = w[W.CR4_READ_SHADOW]!;
     // From the two halves: read64() as one double loses the low bits of a negative offset.
     this.tscOffset =
-      this.proc & C.CPU_BASED_USE_TSC_OFFSETTING
-        ? (v.read(VMCS.TSC_OFFSET + 1) | 0) * 0x1_0000_0000 + v.read(VMCS.TSC_OFFSET)
-        : 0;
+      this.proc & C.CPU_BASED_USE_TSC_OFFSETTING ? (w[W.TSC_OFFSET + 1]! | 0) * 0x1_0000_0000 + w[W.TSC_OFFSET]! : 0;
 
-    cpu.cr0 = v.read(VMCS.GUEST_CR0) | CR0_ET; // ET is hard-wired to 1 (never modified by VM entry)
-    cpu.cr3 = v.read(VMCS.GUEST_CR3) | 0;
-    cpu.cr4 = v.read(VMCS.GUEST_CR4) | 0;
-    const segs = GUEST_SEGMENT_FIELDS;
-    for (const [seg, sel, base, limit, ar] of segs) {
-      cpu.segSel[seg] = v.read(sel);
-      cpu.segBase[seg] = v.read(base);
-      cpu.segLimit[seg] = v.read(limit);
-      cpu.segAr[seg] = v.read(ar);
+    cpu.cr0 = w[W.GUEST_CR0]! | CR0_ET; // ET is hard-wired to 1 (never modified by VM entry)
+    cpu.cr3 = w[W.GUEST_CR3]! | 0;
+    cpu.cr4 = w[W.GUEST_CR4]! | 0;
+    for (const s of GUEST_SEGMENT_WORDS) {
+      cpu.segSel[s.seg] = w[s.selector]!;
+      cpu.segBase[s.seg] = w[s.base]!;
+      cpu.segLimit[s.seg] = w[s.limit]!;
+      cpu.segAr[s.seg] = w[s.ar]!;
     }
-    cpu.ldtrSel = v.read(VMCS.GUEST_LDTR_SELECTOR);
-    cpu.ldtrBase = v.read(VMCS.GUEST_LDTR_BASE);
-    cpu.ldtrLimit = v.read(VMCS.GUEST_LDTR_LIMIT);
-    cpu.ldtrAr = v.read(VMCS.GUEST_LDTR_AR_BYTES);
-    cpu.trSel = v.read(VMCS.GUEST_TR_SELECTOR);
-    cpu.trBase = v.read(VMCS.GUEST_TR_BASE);
-    cpu.trLimit = v.read(VMCS.GUEST_TR_LIMIT);
-    cpu.trAr = v.read(VMCS.GUEST_TR_AR_BYTES);
-    cpu.gdtrBase = v.read(VMCS.GUEST_GDTR_BASE);
-    cpu.gdtrLimit = v.read(VMCS.GUEST_GDTR_LIMIT);
-    cpu.idtrBase = v.read(VMCS.GUEST_IDTR_BASE);
-    cpu.idtrLimit = v.read(VMCS.GUEST_IDTR_LIMIT);
-    cpu.sysenterCs = v.read(VMCS.GUEST_SYSENTER_CS);
-    cpu.sysenterEsp = v.read(VMCS.GUEST_SYSENTER_ESP);
-    cpu.sysenterEip = v.read(VMCS.GUEST_SYSENTER_EIP);
-    cpu.regs[ESP] = v.read(VMCS.GUEST_RSP);
-    cpu.eip = v.read(VMCS.GUEST_RIP) | 0;
-    cpu.setEflags(v.read(VMCS.GUEST_RFLAGS) | EFLAGS_FIXED1);
+    cpu.ldtrSel = w[W.GUEST_LDTR_SELECTOR]! & 0xffff;
+    cpu.ldtrBase = w[W.GUEST_LDTR_BASE]!;
+    cpu.ldtrLimit = w[W.GUEST_LDTR_LIMIT]!;
+    cpu.ldtrAr = w[W.GUEST_LDTR_AR_BYTES]!;
+    cpu.trSel = w[W.GUEST_TR_SELECTOR]! & 0xffff;
+    cpu.trBase = w[W.GUEST_TR_BASE]!;
+    cpu.trLimit = w[W.GUEST_TR_LIMIT]!;
+    cpu.trAr = w[W.GUEST_TR_AR_BYTES]!;
+    cpu.gdtrBase = w[W.GUEST_GDTR_BASE]!;
+    cpu.gdtrLimit = w[W.GUEST_GDTR_LIMIT]!;
+    cpu.idtrBase = w[W.GUEST_IDTR_BASE]!;
+    cpu.idtrLimit = w[W.GUEST_IDTR_LIMIT]!;
+    cpu.sysenterCs = w[W.GUEST_SYSENTER_CS]!;
+    cpu.sysenterEsp = w[W.GUEST_SYSENTER_ESP]!;
+    cpu.sysenterEip = w[W.GUEST_SYSENTER_EIP]!;
+    cpu.regs[ESP] = w[W.GUEST_RSP]!;
+    cpu.eip = w[W.GUEST_RIP]! | 0;
+    cpu.setEflags(w[W.GUEST_RFLAGS]! | EFLAGS_FIXED1);
     cpu.setCpl((cpu.segAr[SS]! >>> 5) & 3);
-    const intr = v.read(VMCS.GUEST_INTERRUPTIBILITY_INFO);
+    const intr = w[W.GUEST_INTERRUPTIBILITY_INFO]!;
     cpu.interruptShadow = (intr & (C.GUEST_INTR_STATE_STI | C.GUEST_INTR_STATE_MOV_SS)) !== 0;
     cpu.movSsShadow = (intr & C.GUEST_INTR_STATE_MOV_SS) !== 0;
     cpu.shadowSetAt = cpu.instret - 1;
-    cpu.halted = v.read(VMCS.GUEST_ACTIVITY_STATE) === C.GUEST_ACTIVITY_HLT;
+    cpu.halted = w[W.GUEST_ACTIVITY_STATE]! === C.GUEST_ACTIVITY_HLT;
 
     this.nonRoot = true;
     // Address space: a VPID tags the guest's TLB entries; without one the guest shares VPID 0 with
     // the host and every entry and exit flushes it (Intel SDM Vol. 3C, 29.1).
     const vpidOn = (this.proc2 & C.SECONDARY_EXEC_ENABLE_VPID) !== 0;
-    if (vpidOn) cpu.setAsid(this.asidFor(v.read(VMCS.VIRTUAL_PROCESSOR_ID)));
+    if (vpidOn) cpu.setAsid(this.asidFor(w[W.VIRTUAL_PROCESSOR_ID]! & 0xffff));
     else {
       cpu.setAsid(0);
       cpu.tlb.flushAsid(0, false);
@@ -376,8 +406,8 @@ export class Vmx implements VmxHooks {
     cpu.updateAccessMasks();
     // The preemption timer counts down every 2^rate TSC cycles; value 0 exits before any instruction.
     if (this.pin & C.PIN_BASED_VMX_PREEMPTION_TIMER) {
-      const value = v.read(VMCS.VMX_PREEMPTION_TIMER_VALUE);
-      const unit = 2 ** PREEMPTION_TIMER_RATE;
+      const value = w[W.VMX_PREEMPTION_TIMER_VALUE]!;
+      const unit = PREEMPTION_TIMER_UNIT;
       cpu.timerDeadline = value === 0 ? cpu.cycles : (Math.floor(cpu.cycles / unit) + value) * unit;
     } else cpu.timerDeadline = Number.POSITIVE_INFINITY;
     // Conditions that must be examined at every instruction boundary while the guest runs.
@@ -484,14 +514,9 @@ export class Vmx implements VmxHooks {
 
   /** Performs a VM exit now (from an instruction handler, whose EIP already points past it). */
   exitFromInstruction(reason: number, insn: Insn, qualification = 0, instructionInfo?: number): true {
+    const rip = (this.cpu.eip - insn.len) | 0;
     this.performExit(
-      {
-        reason,
-        qualification,
-        instructionLength: insn.len,
-        ...(instructionInfo !== undefined ? { instructionInfo } : {}),
-        rip: (this.cpu.eip - insn.len) | 0,
-      },
+      { reason, qualification, instructionLength: insn.len, instructionInfo: instructionInfo ?? 0, rip },
       true,
     );
     return true;
@@ -539,21 +564,23 @@ export class Vmx implements VmxHooks {
     const rip = exit.rip ?? cpu.eip;
     // The state a VM exit saves is consistent by construction: it keeps an earlier check valid.
     const verified = v.verified;
-    v.write(VMCS.VM_EXIT_REASON, exit.reason);
-    v.write(VMCS.EXIT_QUALIFICATION, exit.qualification);
-    v.write(VMCS.VM_EXIT_INSTRUCTION_LEN, exit.instructionLength ?? 0);
-    v.write(VMCS.VMX_INSTRUCTION_INFO, exit.instructionInfo ?? 0);
-    v.write(VMCS.GUEST_LINEAR_ADDRESS, exit.guestLinear ?? 0);
-    v.write(VMCS.GUEST_PHYSICAL_ADDRESS, exit.guestPhysical ?? 0);
-    v.write(VMCS.GUEST_PHYSICAL_ADDRESS + 1, 0);
-    v.write(VMCS.VM_EXIT_INTR_INFO, exit.intrInfo ?? 0);
-    v.write(VMCS.VM_EXIT_INTR_ERROR_CODE, exit.intrErrorCode ?? 0);
-    v.write(VMCS.IDT_VECTORING_INFO_FIELD, this.vectoringInfo);
-    v.write(VMCS.IDT_VECTORING_ERROR_CODE, this.vectoringError);
+    // The exit-information fields (SDM Vol. 3C, 28.2), written straight into the region's words.
+    const w = v.words;
+    w[W.VM_EXIT_REASON] = exit.reason;
+    w[W.EXIT_QUALIFICATION] = exit.qualification;
+    w[W.VM_EXIT_INSTRUCTION_LEN] = exit.instructionLength ?? 0;
+    w[W.VMX_INSTRUCTION_INFO] = exit.instructionInfo ?? 0;
+    w[W.GUEST_LINEAR_ADDRESS] = exit.guestLinear ?? 0;
+    w[W.GUEST_PHYSICAL_ADDRESS] = exit.guestPhysical ?? 0;
+    w[W.GUEST_PHYSICAL_ADDRESS + 1] = 0;
+    w[W.VM_EXIT_INTR_INFO] = exit.intrInfo ?? 0;
+    w[W.VM_EXIT_INTR_ERROR_CODE] = exit.intrErrorCode ?? 0;
+    w[W.IDT_VECTORING_INFO_FIELD] = this.vectoringInfo;
+    w[W.IDT_VECTORING_ERROR_CODE] = this.vectoringError;
     this.vectoringInfo = 0;
     this.vectoringError = 0;
     // Every VM exit clears the valid bit of the VM-entry interruption-information field.
-    v.write(VMCS.VM_ENTRY_INTR_INFO_FIELD, v.read(VMCS.VM_ENTRY_INTR_INFO_FIELD) & ~C.INTR_INFO_VALID_MASK);
+    w[W.VM_ENTRY_INTR_INFO_FIELD] = w[W.VM_ENTRY_INTR_INFO_FIELD]! & ~C.INTR_INFO_VALID_MASK;
 
     // A VM-entry failure saves no guest state and does not use the VM-exit MSR-store area (SDM Vol. 3C, 27.8).
     if (saveGuest) {
@@ -568,7 +595,7 @@ export class Vmx implements VmxHooks {
     const basic = exit.reason & 0xffff;
     this.exitCounts.set(basic, (this.exitCounts.get(basic) ?? 0) + 1);
     if (basic === EXIT_REASON.EXTERNAL_INTERRUPT && this.exitControls & C.VM_EXIT_ACK_INTR_ON_EXIT && cpu.pic) {
-      v.write(VMCS.VM_EXIT_INTR_INFO, (cpu.pic.acknowledge() & 0xff) | C.INTR_INFO_VALID_MASK);
+      w[W.VM_EXIT_INTR_INFO] = (cpu.pic.acknowledge() & 0xff) | C.INTR_INFO_VALID_MASK;
     }
     if (this.onExit) this.onExit(this.exitInfo());
     if (this.exitToCaller) cpu.stopRequest = { kind: "vmexit", reason: exit.reason, qualification: exit.qualification };
@@ -576,60 +603,61 @@ export class Vmx implements VmxHooks {
 
   /** The exit information of the current VMCS, as a value. */
   exitInfo(): VmExitInfo {
-    const v = this.vmcs;
-    const reason = v.read(VMCS.VM_EXIT_REASON);
+    const w = this.vmcs.words;
+    const reason = w[W.VM_EXIT_REASON]!;
     return {
       reason,
       name: exitReasonName(reason),
-      qualification: v.read(VMCS.EXIT_QUALIFICATION),
-      instructionLength: v.read(VMCS.VM_EXIT_INSTRUCTION_LEN),
-      guestRip: v.read(VMCS.GUEST_RIP),
-      guestLinearAddress: v.read(VMCS.GUEST_LINEAR_ADDRESS),
-      guestPhysicalAddress: v.read(VMCS.GUEST_PHYSICAL_ADDRESS),
-      interruptionInfo: v.read(VMCS.VM_EXIT_INTR_INFO),
-      interruptionErrorCode: v.read(VMCS.VM_EXIT_INTR_ERROR_CODE),
-      idtVectoringInfo: v.read(VMCS.IDT_VECTORING_INFO_FIELD),
+      qualification: w[W.EXIT_QUALIFICATION]!,
+      instructionLength: w[W.VM_EXIT_INSTRUCTION_LEN]!,
+      guestRip: w[W.GUEST_RIP]!,
+      guestLinearAddress: w[W.GUEST_LINEAR_ADDRESS]!,
+      guestPhysicalAddress: w[W.GUEST_PHYSICAL_ADDRESS]!,
+      interruptionInfo: w[W.VM_EXIT_INTR_INFO]!,
+      interruptionErrorCode: w[W.VM_EXIT_INTR_ERROR_CODE]!,
+      idtVectoringInfo: w[W.IDT_VECTORING_INFO_FIELD]!,
     };
   }
 
+  /** Saves the processor's state into the guest-state area (Intel SDM Vol. 3C, 28.3), word by word. */
   private saveGuestState(v: VmcsAccess, rip: number): void {
     const cpu = this.cpu;
-    v.write(VMCS.GUEST_CR0, cpu.cr0);
-    v.write(VMCS.GUEST_CR3, cpu.cr3);
-    v.write(VMCS.GUEST_CR4, cpu.cr4);
-    const segs = GUEST_SEGMENT_FIELDS;
-    for (const [seg, sel, base, limit, ar] of segs) {
-      v.write(sel, cpu.segSel[seg]!);
-      v.write(base, cpu.segBase[seg]!);
-      v.write(limit, cpu.segLimit[seg]!);
-      v.write(ar, cpu.segAr[seg]!);
+    const w = v.words;
+    w[W.GUEST_CR0] = cpu.cr0;
+    w[W.GUEST_CR3] = cpu.cr3;
+    w[W.GUEST_CR4] = cpu.cr4;
+    for (const s of GUEST_SEGMENT_WORDS) {
+      w[s.selector] = cpu.segSel[s.seg]!;
+      w[s.base] = cpu.segBase[s.seg]!;
+      w[s.limit] = cpu.segLimit[s.seg]!;
+      w[s.ar] = cpu.segAr[s.seg]!;
     }
-    v.write(VMCS.GUEST_LDTR_SELECTOR, cpu.ldtrSel);
-    v.write(VMCS.GUEST_LDTR_BASE, cpu.ldtrBase);
-    v.write(VMCS.GUEST_LDTR_LIMIT, cpu.ldtrLimit);
-    v.write(VMCS.GUEST_LDTR_AR_BYTES, cpu.ldtrAr);
-    v.write(VMCS.GUEST_TR_SELECTOR, cpu.trSel);
-    v.write(VMCS.GUEST_TR_BASE, cpu.trBase);
-    v.write(VMCS.GUEST_TR_LIMIT, cpu.trLimit);
-    v.write(VMCS.GUEST_TR_AR_BYTES, cpu.trAr);
-    v.write(VMCS.GUEST_GDTR_BASE, cpu.gdtrBase);
-    v.write(VMCS.GUEST_GDTR_LIMIT, cpu.gdtrLimit);
-    v.write(VMCS.GUEST_IDTR_BASE, cpu.idtrBase);
-    v.write(VMCS.GUEST_IDTR_LIMIT, cpu.idtrLimit);
-    v.write(VMCS.GUEST_SYSENTER_CS, cpu.sysenterCs);
-    v.write(VMCS.GUEST_SYSENTER_ESP, cpu.sysenterEsp);
-    v.write(VMCS.GUEST_SYSENTER_EIP, cpu.sysenterEip);
-    v.write(VMCS.GUEST_RSP, cpu.regs[ESP]!);
-    v.write(VMCS.GUEST_RIP, rip);
-    v.write(VMCS.GUEST_RFLAGS, cpu.getEflags());
+    w[W.GUEST_LDTR_SELECTOR] = cpu.ldtrSel & 0xffff;
+    w[W.GUEST_LDTR_BASE] = cpu.ldtrBase;
+    w[W.GUEST_LDTR_LIMIT] = cpu.ldtrLimit;
+    w[W.GUEST_LDTR_AR_BYTES] = cpu.ldtrAr;
+    w[W.GUEST_TR_SELECTOR] = cpu.trSel & 0xffff;
+    w[W.GUEST_TR_BASE] = cpu.trBase;
+    w[W.GUEST_TR_LIMIT] = cpu.trLimit;
+    w[W.GUEST_TR_AR_BYTES] = cpu.trAr;
+    w[W.GUEST_GDTR_BASE] = cpu.gdtrBase;
+    w[W.GUEST_GDTR_LIMIT] = cpu.gdtrLimit;
+    w[W.GUEST_IDTR_BASE] = cpu.idtrBase;
+    w[W.GUEST_IDTR_LIMIT] = cpu.idtrLimit;
+    w[W.GUEST_SYSENTER_CS] = cpu.sysenterCs;
+    w[W.GUEST_SYSENTER_ESP] = cpu.sysenterEsp;
+    w[W.GUEST_SYSENTER_EIP] = cpu.sysenterEip;
+    w[W.GUEST_RSP] = cpu.regs[ESP]!;
+    w[W.GUEST_RIP] = rip;
+    w[W.GUEST_RFLAGS] = cpu.getEflags();
     let intr = 0;
     if (cpu.interruptShadow) intr |= cpu.movSsShadow ? C.GUEST_INTR_STATE_MOV_SS : C.GUEST_INTR_STATE_STI;
-    v.write(VMCS.GUEST_INTERRUPTIBILITY_INFO, intr);
-    v.write(VMCS.GUEST_ACTIVITY_STATE, cpu.halted ? C.GUEST_ACTIVITY_HLT : C.GUEST_ACTIVITY_ACTIVE);
+    w[W.GUEST_INTERRUPTIBILITY_INFO] = intr;
+    w[W.GUEST_ACTIVITY_STATE] = cpu.halted ? C.GUEST_ACTIVITY_HLT : C.GUEST_ACTIVITY_ACTIVE;
     if (this.exitControls & C.VM_EXIT_SAVE_VMX_PREEMPTION_TIMER && this.pin & C.PIN_BASED_VMX_PREEMPTION_TIMER) {
-      const unit = 2 ** PREEMPTION_TIMER_RATE;
+      const unit = PREEMPTION_TIMER_UNIT;
       const left = Math.max(0, Math.floor(cpu.timerDeadline / unit) - Math.floor(cpu.cycles / unit));
-      v.write(VMCS.VMX_PREEMPTION_TIMER_VALUE, left);
+      w[W.VMX_PREEMPTION_TIMER_VALUE] = left;
     }
   }
 
@@ -641,40 +669,35 @@ export class Vmx implements VmxHooks {
     cpu.timerDeadline = Number.POSITIVE_INFINITY;
     cpu.vmxPollEvents = false;
     this.tscOffset = 0;
-    cpu.cr0 = v.read(VMCS.HOST_CR0) | CR0_ET;
-    cpu.cr3 = v.read(VMCS.HOST_CR3) | 0;
-    cpu.cr4 = v.read(VMCS.HOST_CR4) | 0;
-    const code = 0xc09b;
-    const data = 0xc093;
-    const load = (seg: number, selField: number, ar: number, base = 0) => {
-      const sel = v.read(selField);
-      cpu.segSel[seg] = sel;
-      cpu.segBase[seg] = base;
-      cpu.segLimit[seg] = -1;
+    const w = v.words;
+    cpu.cr0 = w[W.HOST_CR0]! | CR0_ET;
+    cpu.cr3 = w[W.HOST_CR3]! | 0;
+    cpu.cr4 = w[W.HOST_CR4]! | 0;
+    for (const s of HOST_SEGMENT_WORDS) {
+      const selector = w[s.selector]! & 0xffff;
+      cpu.segSel[s.seg] = selector;
+      cpu.segBase[s.seg] = 0;
+      cpu.segLimit[s.seg] = -1;
       // A null selector leaves the register unusable (except CS, which is never null here).
-      cpu.segAr[seg] = seg !== CS && (sel & 0xfffc) === 0 ? 0x10000 : ar;
-    };
-    load(CS, VMCS.HOST_CS_SELECTOR, code);
-    load(SS, VMCS.HOST_SS_SELECTOR, data);
-    load(DS, VMCS.HOST_DS_SELECTOR, data);
-    load(ES, VMCS.HOST_ES_SELECTOR, data);
-    load(FS, VMCS.HOST_FS_SELECTOR, data, v.read(VMCS.HOST_FS_BASE));
-    load(GS, VMCS.HOST_GS_SELECTOR, data, v.read(VMCS.HOST_GS_BASE));
-    cpu.trSel = v.read(VMCS.HOST_TR_SELECTOR);
-    cpu.trBase = v.read(VMCS.HOST_TR_BASE);
+      cpu.segAr[s.seg] = s.seg !== CS && (selector & 0xfffc) === 0 ? 0x10000 : s.ar;
+    }
+    cpu.segBase[FS] = w[W.HOST_FS_BASE]!;
+    cpu.segBase[GS] = w[W.HOST_GS_BASE]!;
+    cpu.trSel = w[W.HOST_TR_SELECTOR]! & 0xffff;
+    cpu.trBase = w[W.HOST_TR_BASE]!;
     cpu.trLimit = 0x67;
     cpu.trAr = 0x8b;
     cpu.ldtrSel = 0;
     cpu.ldtrAr = 0x10000;
-    cpu.gdtrBase = v.read(VMCS.HOST_GDTR_BASE);
+    cpu.gdtrBase = w[W.HOST_GDTR_BASE]!;
     cpu.gdtrLimit = 0xffff;
-    cpu.idtrBase = v.read(VMCS.HOST_IDTR_BASE);
+    cpu.idtrBase = w[W.HOST_IDTR_BASE]!;
     cpu.idtrLimit = 0xffff;
-    cpu.sysenterCs = v.read(VMCS.HOST_IA32_SYSENTER_CS);
-    cpu.sysenterEsp = v.read(VMCS.HOST_IA32_SYSENTER_ESP);
-    cpu.sysenterEip = v.read(VMCS.HOST_IA32_SYSENTER_EIP);
-    cpu.regs[ESP] = v.read(VMCS.HOST_RSP);
-    cpu.eip = v.read(VMCS.HOST_RIP) | 0;
+    cpu.sysenterCs = w[W.HOST_IA32_SYSENTER_CS]!;
+    cpu.sysenterEsp = w[W.HOST_IA32_SYSENTER_ESP]!;
+    cpu.sysenterEip = w[W.HOST_IA32_SYSENTER_EIP]!;
+    cpu.regs[ESP] = w[W.HOST_RSP]!;
+    cpu.eip = w[W.HOST_RIP]! | 0;
     cpu.setEflags(EFLAGS_FIXED1);
     cpu.halted = false;
     cpu.interruptShadow = false;

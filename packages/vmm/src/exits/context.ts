@@ -20,11 +20,21 @@ export interface ExitContext {
   charge(cycles: number): void;
   /** Records what the handler did, in words (shown by --trace). */
   note(text: string): void;
+  /**
+   * False when nobody reads the notes: handlers of frequent exits then skip building their text
+   * (see noting()). Absent means the notes are read.
+   */
+  readonly tracing?: boolean;
   /** Ends the VM with a guest-visible stop or a diagnostic. */
   stopVm(stop: VmStop): ExitAction;
 }
 
 export type ExitHandler = (ctx: ExitContext) => ExitAction;
+
+/** Whether a note is worth its text: `if (noting(ctx)) ctx.note(\`...\`)` in handlers of frequent exits. */
+export function noting(ctx: ExitContext): boolean {
+  return ctx.tracing !== false;
+}
 
 /**
  * Advances GUEST_RIP past the exiting instruction (VM_EXIT_INSTRUCTION_LEN). The instruction is now

@@ -4,7 +4,7 @@
 // KVM and Hyper-V provide.
 
 import type { ExitAction, ExitContext } from "./context.js";
-import { skipInstruction } from "./context.js";
+import { noting, skipInstruction } from "./context.js";
 
 export const HYPERVISOR_VENDOR = "VMXlabHyperV";
 const CPUID_1_EDX = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 11) | (1 << 13) | (1 << 15);
@@ -19,9 +19,10 @@ function words(text: string): [number, number, number] {
   return [w(0), w(1), w(2)];
 }
 
+const [v0, v1, v2] = words(HYPERVISOR_VENDOR);
+
 /** The virtual CPUID leaves: [eax, ebx, ecx, edx]. */
 export function virtualCpuid(leaf: number): [number, number, number, number] {
-  const [v0, v1, v2] = words(HYPERVISOR_VENDOR);
   switch (leaf >>> 0) {
     case 0:
       return [1, v0, v2, v1];
@@ -48,6 +49,6 @@ export function handleCpuid(ctx: ExitContext): ExitAction {
   r[2] = d;
   skipInstruction(ctx);
   ctx.charge(ctx.cost.hypervisor.cpuid);
-  ctx.note(`virtual CPUID leaf 0x${leaf.toString(16)}`);
+  if (noting(ctx)) ctx.note(`virtual CPUID leaf 0x${leaf.toString(16)}`);
   return "resume";
 }

@@ -3,7 +3,7 @@
 
 import type { AccessSize } from "@vmxlab/cpu";
 import type { ExitAction, ExitContext } from "./context.js";
-import { skipInstruction } from "./context.js";
+import { noting, skipInstruction } from "./context.js";
 
 export interface IoAccess {
   port: number;
@@ -27,7 +27,7 @@ export function decodeIoQualification(q: number): IoAccess {
 
 const MASK = [0, 0xff, 0xffff, 0, 0xffffffff];
 
-/** Performs the access on the VM's port bus; returns the description for traces. */
+/** Performs the access on the VM's port bus; returns the description for traces ("" if nobody reads it). */
 export function emulatePortIo(ctx: ExitContext, io: IoAccess): string {
   const regs = ctx.cpu.regs;
   const bus = ctx.vm.devices.bus;
@@ -36,10 +36,12 @@ export function emulatePortIo(ctx: ExitContext, io: IoAccess): string {
     if (io.size === 4) regs[0] = value;
     else if (io.size === 2) ctx.cpu.regs16[0] = value;
     else ctx.cpu.regs8[0] = value;
+    if (!noting(ctx)) return "";
     return `IN port 0x${io.port.toString(16)} size ${io.size} -> 0x${value.toString(16)}`;
   }
   const value = (regs[0]! >>> 0) & MASK[io.size]!;
   bus.out(io.port, io.size, value);
+  if (!noting(ctx)) return "";
   return `OUT port 0x${io.port.toString(16)} size ${io.size} value 0x${value.toString(16)}`;
 }
 
@@ -54,7 +56,7 @@ export function handleIo(ctx: ExitContext): ExitAction {
   const what = emulatePortIo(ctx, io);
   skipInstruction(ctx);
   ctx.charge(ctx.cost.hypervisor.portIo);
-  ctx.note(what);
+  if (what !== "") ctx.note(what);
   if (ctx.vm.exitValue !== null) return ctx.stopVm({ kind: "debug-exit", value: ctx.vm.exitValue });
   return "resume";
 }
