@@ -23,6 +23,7 @@ import {
   VMCS_REVISION_ID,
 } from "@vmxlab/cpu";
 import { PAGE, PageAllocator } from "@vmxlab/vmm";
+import { emptyProcessTime, type ProcessTime, type TimeMode } from "./cpu-time.js";
 import {
   DIRECT_MAP_LIMIT,
   ERRNO,
@@ -83,6 +84,8 @@ export class Process implements SchedEntity {
   sliceRuntime = 0;
   /** Modeled cycles on the CPU (user, kernel and, for a VMM process, its guest's time). */
   runtime = 0;
+  /** The same cycles by mode (cpu-time.ts), settled with runtime: at every account(). */
+  readonly time: ProcessTime = emptyProcessTime();
   /** Instructions retired on the CPU for this process (its guest's instructions excluded). */
   instructions = 0;
   /** Page directory (physical). */
@@ -195,6 +198,9 @@ export class HostKernel {
   guestInstret = 0;
   /** The run's cycle limit (the main loop and the KVM module stop there). */
   cycleLimit = Number.POSITIVE_INFINITY;
+  /** The mode the CPU's cycles since `modeSince` are spent in, for the current process (cpu-time.ts). */
+  private mode: TimeMode = "kernel";
+  private modeSince: number;
   private nextPid = 1;
   private nextTick = 0;
   /** Cycle of the PIT's programmed interrupt (Infinity when it has fired and not been re-armed). */
@@ -230,6 +236,7 @@ export class HostKernel {
     this.boot();
     this.idle = this.createIdle();
     this.current = this.idle;
+    this.modeSince = this.cpu.cycles;
   }
 
   private kernelSymbol(name: string): number {
@@ -559,14 +566,22 @@ export class HostKernel {
         proc.continuation();
         continue;
       }
+      this.enterMode("kernel");
+      const user = cpu.cyclesAtCpl3;
+      const halted = cpu.haltedCycles;
       const stop = cpu.run(
         this.cycleLimit === Number.POSITIVE_INFINITY ? {} : { maxCycles: this.cycleLimit - cpu.cycles },
       );
+      this.chargeRun(cpu.cyclesAtCpl3 - user, cpu.haltedCycles - halted);
       if (stop.kind === "hook" && this.pendingUpcall) {
         const kind = this.pendingUpcall;
         this.pendingUpcall = null;
-        if (kind === "library") this.hooks.userLibrary?.(this.current);
-        else this.kernelEntry();
+        if (kind === "library") {
+          // The VMM's own code (its device models), at ring 3.
+          this.enterMode("user");
+          this.hooks.userLibrary?.(this.current);
+          this.enterMode("kernel");
+        } else this.kernelEntry();
         if (this.needResched) this.schedule();
         continue;
       }
@@ -607,10 +622,12 @@ export class HostKernel {
   /** An external interrupt, from the IDT or (the KVM module) from a VM exit that acknowledged it. */
   interrupt(vector: number): void {
     const cpu = this.cpu;
+    const mode = this.enterMode("kernel");
     // EOI to the master 8259A.
     cpu.portOut(0x20, 1, 0x20);
     cpu.cycles += this.cost.instructions.portIo;
     if (vector === TIMER_VECTOR) this.timerInterrupt();
+    this.enterMode(mode);
   }
 
   /** The timer interrupt: expire kernel timers (scheduler tick, wake-ups), re-arm the one-shot PIT. */
@@ -653,10 +670,42 @@ export class HostKernel {
 
   // ======================= scheduling =======================
 
+  // ======================= CPU time by mode (cpu-time.ts) =======================
+
+  /**
+   * The cycles since the last mode change up to `at` were spent in the current mode; from `at` on the
+   * current process spends them in `mode`. Returns the mode left (to go back to it).
+   */
+  enterMode(mode: TimeMode, at = this.cpu.cycles): TimeMode {
+    const left = this.mode;
+    this.current.time[left] += at - this.modeSince;
+    this.modeSince = at;
+    this.mode = mode;
+    return left;
+  }
+
+  /** A stretch the CPU ran on its own (from the kernel mode's mark): its ring-3 and halted cycles, the rest at ring 0. */
+  private chargeRun(user: number, halted: number): void {
+    const t = this.current.time;
+    const now = this.cpu.cycles;
+    t.user += user;
+    t.idle += halted;
+    t.kernel += now - this.modeSince - user - halted;
+    this.modeSince = now;
+  }
+
+  /** A process's time by mode, the current process's unsettled cycles included (observation: nothing changes). */
+  timeOf(proc: Process): ProcessTime {
+    const t = { ...proc.time };
+    if (proc === this.current) t[this.mode] += this.cpu.cycles - this.modeSince;
+    return t;
+  }
+
   /** Charges the CPU time since the last mark to the current process. */
   account(): void {
     const cpu = this.cpu;
     const p = this.current;
+    this.enterMode(this.mode);
     const delta = cpu.cycles - p.onCpuSince;
     if (delta > 0) {
       p.runtime += delta;
@@ -671,6 +720,7 @@ export class HostKernel {
 
   /** Picks the next process and switches to it if it is another one. */
   schedule(): void {
+    this.enterMode("kernel");
     this.needResched = false;
     this.account();
     const next = this.scheduler.pick() ?? this.idle;
@@ -689,14 +739,15 @@ export class HostKernel {
     // switch_to: the software part of a context switch.
     cpu.cycles += this.cost.hosted.contextSwitch;
     this.stats.contextSwitches++;
-    this.account();
-    prev.offCpuSince = cpu.cycles;
-    prev.wokeAt = cpu.cycles;
     // Address space: MOV CR3 (non-global TLB entries are flushed, as the instruction does).
     if (cpu.cr3 >>> 0 !== next.pd >>> 0) {
       cpu.cr3 = next.pd;
       cpu.flushTlb((cpu.cr4 & CR4_PGE) !== 0);
     }
+    // The whole switch is the previous process's time (the flush included: no cycle goes uncharged).
+    this.account();
+    prev.offCpuSince = cpu.cycles;
+    prev.wokeAt = cpu.cycles;
     // The kernel stack for the next entry from ring 3, and the I/O bitmap (ioperm of VMM processes).
     mem.write32(TSS_BASE + 4, next.kstackTop);
     const bitmapByte = TSS_BASE + TSS_IOMAP_OFFSET + (VMM_LIB_PORT >>> 3);

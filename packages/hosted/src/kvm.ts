@@ -72,6 +72,15 @@ const ESP = 4;
 /** Ports of the in-kernel interrupt controller and timer (KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2). */
 const IN_KERNEL_PORTS: ReadonlySet<number> = new Set([0x20, 0x21, 0xa0, 0xa1, 0x40, 0x41, 0x42, 0x43]);
 const MASK = [0, 0xff, 0xffff, 0, 0xffffffff];
+/** The module's system calls (the ioctls of /dev/kvm, a VM fd and a vCPU fd). */
+const KVM_SYSCALLS: ReadonlySet<number> = new Set([
+  SYS.KVM_CREATE_VM,
+  SYS.KVM_SET_USER_MEMORY_REGION,
+  SYS.KVM_CREATE_VCPU,
+  SYS.KVM_SET_REGS,
+  SYS.KVM_GET_REGS,
+  SYS.KVM_RUN,
+]);
 
 /** What a VMM process brings to KVM_CREATE_VM: its configuration and its device models. */
 export interface VmPlatform {
@@ -230,6 +239,16 @@ export class KvmModule {
   // ======================= the system-call interface =======================
 
   syscall(proc: Process, nr: number, args: [number, number, number]): SyscallResult | undefined {
+    if (!KVM_SYSCALLS.has(nr)) return undefined;
+    this.kernel.enterMode("kvm");
+    try {
+      return this.ioctl(proc, nr, args);
+    } finally {
+      this.kernel.enterMode("kernel");
+    }
+  }
+
+  private ioctl(proc: Process, nr: number, args: [number, number, number]): SyscallResult {
     const cost = this.kernel.cost;
     switch (nr) {
       case SYS.KVM_CREATE_VM:
@@ -247,10 +266,8 @@ export class KvmModule {
       case SYS.KVM_GET_REGS:
         this.charge(cost.hosted.syscall);
         return this.getRegs(proc, args[0], args[1]);
-      case SYS.KVM_RUN:
+      default: // SYS.KVM_RUN, the last of KVM_SYSCALLS
         return this.run(proc, args[0]);
-      default:
-        return undefined;
     }
   }
 
@@ -421,7 +438,11 @@ export class KvmModule {
     if (vcpu.stop) return this.fillStopExit(vcpu);
     this.vcpuLoad(vcpu);
     this.completeUserExit(vcpu);
-    proc.continuation = () => this.runLoop(proc, vcpu);
+    proc.continuation = () => {
+      k.enterMode("kvm");
+      this.runLoop(proc, vcpu);
+      k.enterMode("kernel");
+    };
     return "deferred";
   }
 
@@ -508,6 +529,7 @@ export class KvmModule {
       // ---- the guest runs ----
       const startInstret = cpu.instret;
       const startCycles = cpu.cycles;
+      k.enterMode("guest");
       const budget = this.maxGuestInstructions - vm.stats.guestInstructions;
       const limit = k.cycleLimit - cpu.cycles;
       const stop = cpu.run({
@@ -518,6 +540,7 @@ export class KvmModule {
       vm.stats.guestInstructions += retired;
       k.guestInstret += retired;
       const exitCost = vmx.nonRoot ? 0 : k.cost.vmx.vmExit;
+      k.enterMode("kvm", cpu.cycles - exitCost);
       vm.stats.guestCycles += cpu.cycles - startCycles - exitCost;
       vm.stats.hypervisorCycles += exitCost;
       if (stop.kind !== "vmexit") {

@@ -3,6 +3,7 @@
 
 import type { CostModel, RegisterSnapshot } from "@vmxlab/cpu";
 import type { PagingMode, RunLimits, VmConfig, VmStop } from "@vmxlab/vmm";
+import type { HostTime } from "./cpu-time.js";
 import { HostKernel, type Process, type ProcessKind } from "./kernel.js";
 import { type HostedExitRecord, KvmModule, type KvmVcpu } from "./kvm.js";
 import { assembleUser, cpuBoundSource, ioBoundSource, vmmSource } from "./programs.js";
@@ -43,16 +44,21 @@ export interface HostedVmStats {
   exits: Map<number, number>;
   guestInstructions: number;
   guestCycles: number;
-  /** Kernel-module cycles for this VM: VM transitions, in-kernel handlers, KVM_RUN entry and return. */
+  /** Kernel-module cycles for this VM: VM transitions, in-kernel handlers, its ioctls (KVM_RUN entry and return). */
   kernelCycles: number;
-  /** The VMM process's other cycles: its ring-3 loop, the device models, system-call entries. */
+  /** The VMM process at ring 3: its loop around KVM_RUN and its device models. */
   userCycles: number;
-  /** kernelCycles + userCycles: everything the VM cost beyond its own instructions. */
+  /**
+   * The host kernel outside the module while the VMM process had the CPU: the entry and exit paths of
+   * its system calls, timer ticks (also those a VM exit brought), context switches away from it.
+   */
+  hostKernelCycles: number;
+  /** kernelCycles + userCycles + hostKernelCycles: everything the VM cost beyond its own instructions. */
   hypervisorCycles: number;
   kernelExits: number;
   userExits: number;
   runCalls: number;
-  /** Cycles the VMM process was on the CPU (guest time included). */
+  /** Cycles the VMM process was on the CPU: guestCycles + hypervisorCycles. */
   runtime: number;
 }
 
@@ -88,21 +94,20 @@ export class HostedVm {
   get stats(): HostedVmStats {
     const vcpu = this.vcpu;
     const vm = vcpu?.vm;
-    const guestCycles = vm?.stats.guestCycles ?? 0;
-    const kernelCycles = vm?.stats.hypervisorCycles ?? 0;
-    const runtime = this.process.runtime;
-    const userCycles = Math.max(0, runtime - guestCycles - kernelCycles);
+    const t = this.system.kernel.timeOf(this.process);
+    const hypervisorCycles = t.kvm + t.user + t.kernel;
     return {
       exits: vm?.stats.exits ?? new Map(),
       guestInstructions: vm?.stats.guestInstructions ?? 0,
-      guestCycles,
-      kernelCycles,
-      userCycles,
-      hypervisorCycles: kernelCycles + userCycles,
+      guestCycles: t.guest,
+      kernelCycles: t.kvm,
+      userCycles: t.user,
+      hostKernelCycles: t.kernel,
+      hypervisorCycles,
       kernelExits: vcpu?.stats.kernelExits ?? 0,
       userExits: vcpu?.stats.userExits ?? 0,
       runCalls: vcpu?.stats.runCalls ?? 0,
-      runtime,
+      runtime: t.guest + hypervisorCycles,
     };
   }
 }
@@ -211,6 +216,30 @@ export class HostedSystem {
   /** Modeled cycles since the system was created. */
   get cycles(): number {
     return this.kernel.cpu.cycles - this.startCycles;
+  }
+
+  /** The machine's cycles since the system was created, by where they were spent (cpu-time.ts); the parts sum to `total`. */
+  time(): HostTime {
+    const k = this.kernel;
+    const sum: HostTime = {
+      guest: 0,
+      kvm: 0,
+      hostKernel: 0,
+      userVmm: 0,
+      otherProcesses: 0,
+      idle: 0,
+      total: this.cycles,
+    };
+    for (const p of k.processes) {
+      const t = k.timeOf(p);
+      sum.guest += t.guest;
+      sum.kvm += t.kvm;
+      sum.hostKernel += t.kernel;
+      if (p.kind === "vmm") sum.userVmm += t.user;
+      else sum.otherProcesses += t.user;
+      sum.idle += t.idle;
+    }
+    return sum;
   }
 
   get contextSwitches(): number {
