@@ -40,6 +40,7 @@ import {
   guestRegisterSnapshot,
   HYPERCALL,
   handleUnexpectedExit,
+  handleVmcall,
   injectPendingInterrupt,
   PAGE,
   type PagingMode,
@@ -703,25 +704,22 @@ export class KvmModule {
           break;
         }
         case EXIT_REASON.VMCALL:
-          // The console hypercall of the guest's kernel (CPL 0) is a device operation: user space does it.
-          if (cpu.regs[0]! >>> 0 === HYPERCALL.CONSOLE_WRITE && ((vmx.read(VMCS.GUEST_SS_AR_BYTES) >>> 5) & 3) === 0) {
+          // The type-1 hypervisor's checks and calls (a ring-3 caller or a bad buffer gets -1); only a
+          // valid console write is a device operation, which user space does (KVM_EXIT_HYPERCALL).
+          action = handleVmcall(ctx, (_, gpa, length) => {
             const mem = machine.memory;
             const run = vcpu.runPage;
-            mem.write32(run + KVM_RUN.HC_NR, cpu.regs[0]!);
-            mem.write32(run + KVM_RUN.HC_ARGS, cpu.regs[3]!);
-            mem.write32(run + KVM_RUN.HC_ARGS + 4, cpu.regs[1]!);
+            mem.write32(run + KVM_RUN.HC_NR, HYPERCALL.CONSOLE_WRITE);
+            mem.write32(run + KVM_RUN.HC_ARGS, gpa);
+            mem.write32(run + KVM_RUN.HC_ARGS + 4, length);
             mem.write32(run + KVM_RUN.HC_ARGS + 8, cpu.regs[2]!);
             mem.write32(run + KVM_RUN.HC_RET, 0);
-            skipInstruction(ctx);
-            ctx.charge(k.cost.hypervisor.hypercall);
             notes.push("hypercall CONSOLE_WRITE: to user space (KVM_EXIT_HYPERCALL)");
             vcpu.pending = { kind: "hypercall" };
             toUser = KVM_EXIT.HYPERCALL;
-            action = "resume";
-          } else {
-            action = EXIT_HANDLERS[EXIT_REASON.VMCALL]!(ctx);
-            if (action === "yield") k.yieldCpu(proc);
-          }
+            return "resume";
+          });
+          if (action === "yield") k.yieldCpu(proc);
           break;
         default: {
           const handler = EXIT_HANDLERS[basic];

@@ -210,20 +210,18 @@ export class VmmUserSpace {
     return 1;
   }
 
-  /** KVM_EXIT_HYPERCALL: CONSOLE_WRITE from guest RAM to the console device. */
+  /**
+   * KVM_EXIT_HYPERCALL: a CONSOLE_WRITE the kernel module has checked (from the guest's kernel, the
+   * buffer inside guest RAM; anything else it answered itself): the bytes go to the console device.
+   */
   private hypercall(): number {
     this.checkExit(KVM_EXIT.HYPERCALL);
     const nr = this.readRun(KVM_RUN.HC_NR, 4);
-    let ret = -1;
-    if (nr === HYPERCALL.CONSOLE_WRITE) {
-      const gpa = this.readRun(KVM_RUN.HC_ARGS, 4);
-      const length = this.readRun(KVM_RUN.HC_ARGS + 4, 4);
-      if (length <= 1 << 20 && gpa + length <= this.ram.size) {
-        for (const b of this.ram.read(gpa, length)) this.devices.console.portOut(0xe9, 1, b);
-        ret = 0;
-      }
-    }
-    this.writeRun(KVM_RUN.HC_RET, 4, ret);
+    if (nr !== HYPERCALL.CONSOLE_WRITE) throw new Error(`kvm_run.hypercall.nr is ${nr}, expected CONSOLE_WRITE`);
+    const gpa = this.readRun(KVM_RUN.HC_ARGS, 4);
+    const length = this.readRun(KVM_RUN.HC_ARGS + 4, 4);
+    for (const b of this.ram.read(gpa, length)) this.devices.console.portOut(0xe9, 1, b);
+    this.writeRun(KVM_RUN.HC_RET, 4, 0);
     return 0;
   }
 
