@@ -458,7 +458,7 @@ export class HostKernel {
     for (let at = linear; at < linear + length; at += PAGE) {
       if (this.userToPhys(proc, at) >= 0) return -ERRNO.EEXIST;
     }
-    if (this.allocator.freePages < length / PAGE + Math.ceil(length / (4 << 20))) return -ERRNO.ENOMEM;
+    if (this.allocator.freePages < length / PAGE + HostKernel.pageTablesFor(length)) return -ERRNO.ENOMEM;
     for (let at = linear; at < linear + length; at += PAGE) {
       const page = this.allocPage();
       proc.pages.push(page);
@@ -488,6 +488,19 @@ export class HostKernel {
     this.cpu.eip = this.retToUser;
     this.cpu.setEflags(0x2);
     return idle;
+  }
+
+  /**
+   * Host pages a process created by spawn() takes: its page directory, image and bss, user stack,
+   * kernel stack, and the page table mapping image and stack (both in the first 4 MiB of user space).
+   */
+  static processPages(program: Assembled, bssBytes = PAGE): number {
+    return 1 + Math.ceil((program.bytes.length + bssBytes) / PAGE) + USER_STACK_PAGES + 1 + 1;
+  }
+
+  /** Page tables mapping `length` bytes of user memory from a 4 MiB boundary (mmap's, beyond its pages). */
+  static pageTablesFor(length: number): number {
+    return Math.ceil(length / (4 << 20));
   }
 
   /** Creates a ring-3 process running `program` (assembled at USER_BASE). */

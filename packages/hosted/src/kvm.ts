@@ -206,6 +206,15 @@ export class KvmVcpu {
 }
 
 export class KvmModule {
+  /**
+   * Host pages the module takes for one VM: the VMCS, the kvm_run page and the VMM page table that
+   * maps it, and under EPT the EPT tables for all of guest RAM. (Shadow tables grow with the guest's
+   * own page tables: they come from the kernel's reserve, as the type-1 hypervisor's do from its own.)
+   */
+  static vmPages(guestBytes: number, paging: PagingMode): number {
+    return 3 + (paging === "ept" ? EptBuilder.tablePagesFor(guestBytes) : 0);
+  }
+
   readonly vms: KvmVm[] = [];
   /** Per-VM guest instruction budget (RunLimits.maxInstructions). */
   maxGuestInstructions = Number.POSITIVE_INFINITY;
