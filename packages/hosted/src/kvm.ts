@@ -221,6 +221,7 @@ export class KvmModule {
   onExit: ((record: HostedExitRecord) => void) | null = null;
   private readonly msrBitmap: number;
   private readonly byProcess = new Map<Process, KvmVcpu>();
+  private readonly vcpuLoops = new Map<KvmVcpu, () => void>();
   private exitSeq = 0;
 
   constructor(
@@ -448,12 +449,23 @@ export class KvmModule {
     if (vcpu.stop) return this.fillStopExit(vcpu);
     this.vcpuLoad(vcpu);
     this.completeUserExit(vcpu);
-    proc.continuation = () => {
-      k.enterMode("kvm");
-      this.runLoop(proc, vcpu);
-      k.enterMode("kernel");
-    };
+    proc.continuation = this.vcpuLoopOf(proc, vcpu);
     return "deferred";
+  }
+
+  /** The kernel continuation of a vCPU's KVM_RUN, made once per vCPU (one closure, not one per call). */
+  private vcpuLoopOf(proc: Process, vcpu: KvmVcpu): () => void {
+    let loop = this.vcpuLoops.get(vcpu);
+    if (!loop) {
+      const k = this.kernel;
+      loop = () => {
+        k.enterMode("kvm");
+        this.runLoop(proc, vcpu);
+        k.enterMode("kernel");
+      };
+      this.vcpuLoops.set(vcpu, loop);
+    }
+    return loop;
   }
 
   /** What user space did with the last exit goes back into the guest (complete_userspace_io). */
@@ -581,7 +593,8 @@ export class KvmModule {
 
   private saveGuest(vcpu: KvmVcpu): void {
     const cpu = this.kernel.cpu;
-    vcpu.vm.regs.set(cpu.regs.subarray(0, 8));
+    const regs = vcpu.vm.regs;
+    for (let r = 0; r < 8; r++) regs[r] = cpu.regs[r]!;
     vcpu.vm.cr2 = cpu.cr2;
   }
 
@@ -640,8 +653,10 @@ export class KvmModule {
     const failedEntry = (info.reason & 0x80000000) !== 0;
     vm.countExit(basic);
     const start = cpu.cycles - exitCycles;
-    const rec: HostedExitRecord = {
-      seq: ++this.exitSeq,
+    const seq = ++this.exitSeq;
+    // The exit's record (its hops, for --trace) only when someone listens: it costs host time per exit.
+    const rec: HostedExitRecord | null = this.onExit && {
+      seq,
       vm: vm.name,
       reason: info.reason,
       name: exitReasonName(info.reason),
@@ -658,13 +673,12 @@ export class KvmModule {
       waited: 0,
       blocked: 0,
     };
-    if (
-      this.onExit &&
-      (info.instructionLength > 0 || basic === EXIT_REASON.EPT_VIOLATION || basic === EXIT_REASON.EXCEPTION_NMI)
-    ) {
-      rec.instruction = this.instructionText(vcpu, info.guestRip);
+    if (rec) {
+      if (info.instructionLength > 0 || basic === EXIT_REASON.EPT_VIOLATION || basic === EXIT_REASON.EXCEPTION_NMI) {
+        rec.instruction = this.instructionText(vcpu, info.guestRip);
+      }
+      vcpu.open = { rec, start, mark: cpu.cycles, carry: 0 };
     }
-    vcpu.open = { rec, start, mark: cpu.cycles, carry: 0 };
     const notes: string[] = [];
     let handlerCycles = k.cost.hypervisor.dispatch;
     let toUser: number | null = null;
@@ -741,25 +755,27 @@ export class KvmModule {
     vm.stats.hypervisorCycles += handlerCycles;
     this.saveGuest(vcpu);
     cpu.regs[ESP] = proc.kernelEsp;
-    rec.handler = notes.join("; ");
+    if (rec) rec.handler = notes.join("; ");
     this.closeHop(vcpu, "kernel");
     if (toUser !== null && !vcpu.stop) {
       vcpu.stats.userExits++;
       vcpu.lastExit = info;
-      rec.handledIn = "user";
-      rec.action = "user";
+      if (rec) {
+        rec.handledIn = "user";
+        rec.action = "user";
+      }
       this.returnToUser(proc, vcpu, toUser);
       return "user";
     }
     vcpu.stats.kernelExits++;
     if (action === "stop" || vcpu.stop) {
-      rec.action = "stop";
+      if (rec) rec.action = "stop";
       this.emit(vcpu);
       return "stop";
     }
     if (action === "halt") {
       // HLT: the vCPU thread sleeps until the guest's next virtual timer event.
-      rec.action = "block";
+      if (rec) rec.action = "block";
       vcpu.stats.halts++;
       k.reloadTrIfNeeded();
       k.block(proc, "vcpu-halt", vm.devices.advance(cpu.cycles));
