@@ -24,8 +24,18 @@ export type TimeMode = "guest" | "kvm" | "kernel" | "user" | "idle";
 /** One process's CPU time by mode, in modeled cycles. */
 export type ProcessTime = Record<TimeMode, number>;
 
-export function emptyProcessTime(): ProcessTime {
-  return { guest: 0, kvm: 0, kernel: 0, user: 0, idle: 0 };
+/** Each mode's index in a process's counts (Process.modeCycles: numbers by index, cheap to add to on every hop). */
+export const MODE = { guest: 0, kvm: 1, kernel: 2, user: 3, idle: 4 } as const satisfies Record<TimeMode, number>;
+export type ModeIndex = (typeof MODE)[TimeMode];
+
+export function processTime(counts: readonly number[]): ProcessTime {
+  return {
+    guest: counts[MODE.guest]!,
+    kvm: counts[MODE.kvm]!,
+    kernel: counts[MODE.kernel]!,
+    user: counts[MODE.user]!,
+    idle: counts[MODE.idle]!,
+  };
 }
 
 /** The whole machine's time by where it was spent (modeled cycles; the parts sum to `total`). */

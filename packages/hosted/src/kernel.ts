@@ -23,7 +23,7 @@ import {
   VMCS_REVISION_ID,
 } from "@vmxlab/cpu";
 import { PAGE, PageAllocator } from "@vmxlab/vmm";
-import { emptyProcessTime, type ProcessTime, type TimeMode } from "./cpu-time.js";
+import { MODE, type ModeIndex, type ProcessTime, processTime } from "./cpu-time.js";
 import {
   DIRECT_MAP_LIMIT,
   ERRNO,
@@ -84,8 +84,8 @@ export class Process implements SchedEntity {
   sliceRuntime = 0;
   /** Modeled cycles on the CPU (user, kernel and, for a VMM process, its guest's time). */
   runtime = 0;
-  /** The same cycles by mode (cpu-time.ts), settled with runtime: at every account(). */
-  readonly time: ProcessTime = emptyProcessTime();
+  /** The same cycles by mode (indexed by cpu-time.ts's MODE), settled with runtime: at every account(). */
+  readonly modeCycles: number[] = [0, 0, 0, 0, 0];
   /** Instructions retired on the CPU for this process (its guest's instructions excluded). */
   instructions = 0;
   /** Page directory (physical). */
@@ -199,7 +199,7 @@ export class HostKernel {
   /** The run's cycle limit (the main loop and the KVM module stop there). */
   cycleLimit = Number.POSITIVE_INFINITY;
   /** The mode the CPU's cycles since `modeSince` are spent in, for the current process (cpu-time.ts). */
-  private mode: TimeMode = "kernel";
+  private mode: ModeIndex = MODE.kernel;
   private modeSince: number;
   private nextPid = 1;
   private nextTick = 0;
@@ -579,7 +579,7 @@ export class HostKernel {
         proc.continuation();
         continue;
       }
-      this.enterMode("kernel");
+      this.enterMode(MODE.kernel);
       const user = cpu.cyclesAtCpl3;
       const halted = cpu.haltedCycles;
       const stop = cpu.run(
@@ -591,9 +591,9 @@ export class HostKernel {
         this.pendingUpcall = null;
         if (kind === "library") {
           // The VMM's own code (its device models), at ring 3.
-          this.enterMode("user");
+          this.enterMode(MODE.user);
           this.hooks.userLibrary?.(this.current);
-          this.enterMode("kernel");
+          this.enterMode(MODE.kernel);
         } else this.kernelEntry();
         if (this.needResched) this.schedule();
         continue;
@@ -635,7 +635,7 @@ export class HostKernel {
   /** An external interrupt, from the IDT or (the KVM module) from a VM exit that acknowledged it. */
   interrupt(vector: number): void {
     const cpu = this.cpu;
-    const mode = this.enterMode("kernel");
+    const mode = this.enterMode(MODE.kernel);
     // EOI to the master 8259A.
     cpu.portOut(0x20, 1, 0x20);
     cpu.cycles += this.cost.instructions.portIo;
@@ -689,9 +689,9 @@ export class HostKernel {
    * The cycles since the last mode change up to `at` were spent in the current mode; from `at` on the
    * current process spends them in `mode`. Returns the mode left (to go back to it).
    */
-  enterMode(mode: TimeMode, at = this.cpu.cycles): TimeMode {
+  enterMode(mode: ModeIndex, at = this.cpu.cycles): ModeIndex {
     const left = this.mode;
-    this.current.time[left] += at - this.modeSince;
+    this.current.modeCycles[left]! += at - this.modeSince;
     this.modeSince = at;
     this.mode = mode;
     return left;
@@ -699,19 +699,19 @@ export class HostKernel {
 
   /** A stretch the CPU ran on its own (from the kernel mode's mark): its ring-3 and halted cycles, the rest at ring 0. */
   private chargeRun(user: number, halted: number): void {
-    const t = this.current.time;
+    const t = this.current.modeCycles;
     const now = this.cpu.cycles;
-    t.user += user;
-    t.idle += halted;
-    t.kernel += now - this.modeSince - user - halted;
+    t[MODE.user]! += user;
+    t[MODE.idle]! += halted;
+    t[MODE.kernel]! += now - this.modeSince - user - halted;
     this.modeSince = now;
   }
 
   /** A process's time by mode, the current process's unsettled cycles included (observation: nothing changes). */
   timeOf(proc: Process): ProcessTime {
-    const t = { ...proc.time };
-    if (proc === this.current) t[this.mode] += this.cpu.cycles - this.modeSince;
-    return t;
+    const counts = proc.modeCycles.slice();
+    if (proc === this.current) counts[this.mode]! += this.cpu.cycles - this.modeSince;
+    return processTime(counts);
   }
 
   /** Charges the CPU time since the last mark to the current process. */
@@ -733,7 +733,7 @@ export class HostKernel {
 
   /** Picks the next process and switches to it if it is another one. */
   schedule(): void {
-    this.enterMode("kernel");
+    this.enterMode(MODE.kernel);
     this.needResched = false;
     this.account();
     const next = this.scheduler.pick() ?? this.idle;

@@ -53,6 +53,7 @@ import {
   type VmDevices,
   type VmStop,
 } from "@vmxlab/vmm";
+import { MODE } from "./cpu-time.js";
 import { HOST_CR0, HOST_CR4, type HostKernel, type Process, type SyscallResult } from "./kernel.js";
 import {
   ERRNO,
@@ -142,6 +143,47 @@ type Pending =
   | { kind: "mmio-read"; reg: number; size: 1 | 2 | 4; byteReg: boolean; opsize: number }
   | { kind: "hypercall" };
 
+/**
+ * A vCPU's exit context, reused exit after exit: the handlers' view of the current exit, the cycles
+ * they charge, and what they did in words (kept only while an exit record is being made).
+ */
+class VcpuExitContext implements ExitContext {
+  exit!: VmExitInfo;
+  handlerCycles = 0;
+  readonly notes: string[] = [];
+  /** Whether an exit record is being made (the notes are kept; building them costs host time). */
+  recording = false;
+
+  constructor(
+    readonly machine: ExitContext["machine"],
+    readonly cpu: ExitContext["cpu"],
+    readonly vmx: ExitContext["vmx"],
+    readonly cost: ExitContext["cost"],
+    readonly vm: Vm,
+    private readonly onStop: (stop: VmStop) => void,
+  ) {}
+
+  begin(exit: VmExitInfo, dispatchCycles: number, recording: boolean): void {
+    this.exit = exit;
+    this.handlerCycles = dispatchCycles;
+    this.notes.length = 0;
+    this.recording = recording;
+  }
+
+  charge(cycles: number): void {
+    this.handlerCycles += cycles;
+  }
+
+  note(text: string): void {
+    if (this.recording) this.notes.push(text);
+  }
+
+  stopVm(stop: VmStop): ExitAction {
+    this.onStop(stop);
+    return "stop";
+  }
+}
+
 /** struct kvm: one VM. */
 export class KvmVm {
   memory: GuestMemory | null = null;
@@ -222,6 +264,7 @@ export class KvmModule {
   private readonly msrBitmap: number;
   private readonly byProcess = new Map<Process, KvmVcpu>();
   private readonly vcpuLoops = new Map<KvmVcpu, () => void>();
+  private readonly exitContexts = new Map<KvmVcpu, VcpuExitContext>();
   private exitSeq = 0;
 
   constructor(
@@ -251,11 +294,11 @@ export class KvmModule {
 
   syscall(proc: Process, nr: number, args: [number, number, number]): SyscallResult | undefined {
     if (!KVM_SYSCALLS.has(nr)) return undefined;
-    this.kernel.enterMode("kvm");
+    this.kernel.enterMode(MODE.kvm);
     try {
       return this.ioctl(proc, nr, args);
     } finally {
-      this.kernel.enterMode("kernel");
+      this.kernel.enterMode(MODE.kernel);
     }
   }
 
@@ -459,13 +502,23 @@ export class KvmModule {
     if (!loop) {
       const k = this.kernel;
       loop = () => {
-        k.enterMode("kvm");
+        k.enterMode(MODE.kvm);
         this.runLoop(proc, vcpu);
-        k.enterMode("kernel");
+        k.enterMode(MODE.kernel);
       };
       this.vcpuLoops.set(vcpu, loop);
     }
     return loop;
+  }
+
+  private exitContextOf(vcpu: KvmVcpu): VcpuExitContext {
+    let ctx = this.exitContexts.get(vcpu);
+    if (!ctx) {
+      const m = this.kernel.machine;
+      ctx = new VcpuExitContext(m, m.cpu, m.vmx, this.kernel.cost, vcpu.vm, (stop) => this.stopVcpu(vcpu, stop));
+      this.exitContexts.set(vcpu, ctx);
+    }
+    return ctx;
   }
 
   /** What user space did with the last exit goes back into the guest (complete_userspace_io). */
@@ -551,18 +604,16 @@ export class KvmModule {
       // ---- the guest runs ----
       const startInstret = cpu.instret;
       const startCycles = cpu.cycles;
-      k.enterMode("guest");
+      k.enterMode(MODE.guest);
       const budget = this.maxGuestInstructions - vm.stats.guestInstructions;
       const limit = k.cycleLimit - cpu.cycles;
-      const stop = cpu.run({
-        ...(budget === Number.POSITIVE_INFINITY ? {} : { maxInstructions: Math.max(0, budget) }),
-        ...(limit === Number.POSITIVE_INFINITY ? {} : { maxCycles: Math.max(0, limit) }),
-      });
+      // (an infinite budget or limit is no limit, as an absent one)
+      const stop = cpu.run({ maxInstructions: Math.max(0, budget), maxCycles: Math.max(0, limit) });
       const retired = cpu.instret - startInstret;
       vm.stats.guestInstructions += retired;
       k.guestInstret += retired;
       const exitCost = vmx.nonRoot ? 0 : k.cost.vmx.vmExit;
-      k.enterMode("kvm", cpu.cycles - exitCost);
+      k.enterMode(MODE.kvm, cpu.cycles - exitCost);
       vm.stats.guestCycles += cpu.cycles - startCycles - exitCost;
       vm.stats.hypervisorCycles += exitCost;
       if (stop.kind !== "vmexit") {
@@ -679,27 +730,9 @@ export class KvmModule {
       }
       vcpu.open = { rec, start, mark: cpu.cycles, carry: 0 };
     }
-    const notes: string[] = [];
-    let handlerCycles = k.cost.hypervisor.dispatch;
     let toUser: number | null = null;
-    const ctx: ExitContext = {
-      machine,
-      cpu,
-      vmx,
-      cost: k.cost,
-      vm,
-      exit: info,
-      charge: (n) => {
-        handlerCycles += n;
-      },
-      note: (text) => {
-        notes.push(text);
-      },
-      stopVm: (stop: VmStop) => {
-        this.stopVcpu(vcpu, stop);
-        return "stop";
-      },
-    };
+    const ctx = this.exitContextOf(vcpu);
+    ctx.begin(info, k.cost.hypervisor.dispatch, rec !== null);
     let action: ExitAction;
     if (failedEntry) action = EXIT_HANDLERS[EXIT_REASON.INVALID_STATE]!(ctx);
     else {
@@ -721,8 +754,8 @@ export class KvmModule {
           // The host's interrupt (acknowledged on exit): run its handler, as KVM calls the IDT entry.
           const vector = info.interruptionInfo & 0xff;
           k.interrupt(vector);
-          notes.push(`host interrupt 0x${vector.toString(16)}: the host kernel's handler ran`);
-          if (k.needResched) notes.push("the host scheduler preempts the vCPU thread");
+          ctx.note(`host interrupt 0x${vector.toString(16)}: the host kernel's handler ran`);
+          if (k.needResched) ctx.note("the host scheduler preempts the vCPU thread");
           action = "resume";
           break;
         }
@@ -737,7 +770,7 @@ export class KvmModule {
             mem.write32(run + KVM_RUN.HC_ARGS + 4, length);
             mem.write32(run + KVM_RUN.HC_ARGS + 8, cpu.regs[2]!);
             mem.write32(run + KVM_RUN.HC_RET, 0);
-            notes.push("hypercall CONSOLE_WRITE: to user space (KVM_EXIT_HYPERCALL)");
+            ctx.note("hypercall CONSOLE_WRITE: to user space (KVM_EXIT_HYPERCALL)");
             vcpu.pending = { kind: "hypercall" };
             toUser = KVM_EXIT.HYPERCALL;
             return "resume";
@@ -750,12 +783,13 @@ export class KvmModule {
         }
       }
     }
-    this.requeueInterruptedEvent(ctx, notes);
+    this.requeueInterruptedEvent(ctx);
+    const handlerCycles = ctx.handlerCycles;
     cpu.cycles += handlerCycles;
     vm.stats.hypervisorCycles += handlerCycles;
     this.saveGuest(vcpu);
     cpu.regs[ESP] = proc.kernelEsp;
-    if (rec) rec.handler = notes.join("; ");
+    if (rec) rec.handler = ctx.notes.join("; ");
     this.closeHop(vcpu, "kernel");
     if (toUser !== null && !vcpu.stop) {
       vcpu.stats.userExits++;
@@ -790,7 +824,7 @@ export class KvmModule {
    * frame on a stack page not yet mapped, for instance) leaves it in the IDT-vectoring information:
    * it is injected again on the next entry, or the guest would lose it (KVM's vmx_complete_interrupts).
    */
-  private requeueInterruptedEvent(ctx: ExitContext, notes: string[]): void {
+  private requeueInterruptedEvent(ctx: ExitContext): void {
     const vectoring = ctx.exit.idtVectoringInfo;
     if (!(vectoring & 0x80000000) || ctx.vm.stop) return;
     const vmx = ctx.vmx;
@@ -799,7 +833,7 @@ export class KvmModule {
     if (vectoring & 0x800) vmx.write(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE, vmx.read(VMCS.IDT_VECTORING_ERROR_CODE));
     const type = (vectoring >>> 8) & 7;
     if (type === 4 || type === 5 || type === 6) vmx.write(VMCS.VM_ENTRY_INSTRUCTION_LEN, ctx.exit.instructionLength);
-    notes.push(`vector 0x${(vectoring & 0xff).toString(16)} whose delivery the exit interrupted is injected again`);
+    ctx.note(`vector 0x${(vectoring & 0xff).toString(16)} whose delivery the exit interrupted is injected again`);
   }
 
   private instructionText(vcpu: KvmVcpu, eip: number): string {
@@ -813,7 +847,7 @@ export class KvmModule {
   }
 
   /** Port I/O: the in-kernel PIC and PIT here; anything else goes to the VMM's device models. */
-  private exitIo(ctx: ExitContext, vcpu: KvmVcpu): ExitAction | "user" {
+  private exitIo(ctx: VcpuExitContext, vcpu: KvmVcpu): ExitAction | "user" {
     const io = decodeIoQualification(ctx.exit.qualification);
     const cost = ctx.cost;
     if (io.string) {
@@ -837,18 +871,17 @@ export class KvmModule {
     mem.write16(run + KVM_RUN.IO_PORT, io.port);
     mem.write32(run + KVM_RUN.IO_COUNT, 1);
     mem.write32(run + KVM_RUN.IO_DATA_OFFSET, KVM_RUN.DATA);
-    let what: string;
-    if (io.input) {
-      vcpu.pending = { kind: "pio-in", size: io.size };
-      what = `IN port 0x${io.port.toString(16)} size ${io.size}`;
-    } else {
-      const value = (ctx.cpu.regs[0]! >>> 0) & MASK[io.size]!;
-      mem.write32(run + KVM_RUN.DATA, value);
-      what = `OUT port 0x${io.port.toString(16)} size ${io.size} value 0x${value.toString(16)}`;
-    }
+    const value = io.input ? 0 : (ctx.cpu.regs[0]! >>> 0) & MASK[io.size]!;
+    if (io.input) vcpu.pending = { kind: "pio-in", size: io.size };
+    else mem.write32(run + KVM_RUN.DATA, value);
     skipInstruction(ctx);
     ctx.charge(cost.hypervisor.portIo);
-    ctx.note(`${what}: to user space (KVM_EXIT_IO)`);
+    if (ctx.recording) {
+      const what = io.input
+        ? `IN port 0x${io.port.toString(16)} size ${io.size}`
+        : `OUT port 0x${io.port.toString(16)} size ${io.size} value 0x${value.toString(16)}`;
+      ctx.note(`${what}: to user space (KVM_EXIT_IO)`);
+    }
     return "user";
   }
 
