@@ -11,7 +11,8 @@
 // tick or a sleeping process's wake-up (a blocked vCPU's virtual timer, a disk request). Scheduling
 // is fair-share (scheduler.ts). Costs: the hops the CPU executes (INT, IRET, the stubs' instructions)
 // are modeled by the CPU; the kernel's own work is charged from cost.hosted (syscall, schedulerTick,
-// contextSwitch) and the instruction costs of the port I/O it does (EOI, PIT programming).
+// contextSwitch) and the instruction costs of the port I/O it does (EOI, PIT programming). Which
+// process and which mode (guest, KVM module, kernel, user, idle) each cycle goes to: cpu-time.ts.
 
 import {
   type CostModel,
@@ -681,8 +682,6 @@ export class HostKernel {
     if (at < this.clockDeadline && this.cpu.cycles < this.clockDeadline) this.programClock();
   }
 
-  // ======================= scheduling =======================
-
   // ======================= CPU time by mode (cpu-time.ts) =======================
 
   /**
@@ -713,6 +712,8 @@ export class HostKernel {
     if (proc === this.current) counts[this.mode]! += this.cpu.cycles - this.modeSince;
     return processTime(counts);
   }
+
+  // ======================= scheduling =======================
 
   /** Charges the CPU time since the last mark to the current process. */
   account(): void {

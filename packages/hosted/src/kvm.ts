@@ -12,6 +12,8 @@
 // the in-kernel PIC and PIT (KVM_CREATE_IRQCHIP / KVM_CREATE_PIT2). External interrupts exit too
 // (pin-based external-interrupt exiting, acknowledged on exit): the host's own timer interrupt runs
 // the host scheduler, which may preempt the vCPU thread inside the kernel, as cond_resched() would.
+// Hypercalls get type-1's checks and answers (packages/vmm's handleVmcall: -1 from guest ring 3 or for
+// a bad buffer); only a valid console write is a device operation for user space.
 // Port I/O to other devices, MMIO and the console hypercall go to user space: the module fills the
 // kvm_run page and KVM_RUN returns 0; the next KVM_RUN completes the access (IN data, MMIO read data,
 // hypercall return value) before re-entering.
