@@ -52,13 +52,16 @@ export type Paging = "none" | "ept" | "shadow";
 export interface TimeBreakdown {
   /** Guest instructions (VMX non-root operation; everything on the bare machine). */
   guest: number;
-  /** The type-1 hypervisor, or the hosted kernel module (KVM): VM transitions and in-kernel handlers. */
+  /** The type-1 hypervisor, or the hosted kernel module (KVM): VM transitions, in-kernel handlers, its ioctls. */
   hypervisor: number;
-  /** The hosted host kernel outside the module: scheduler ticks, context switches, other system calls. */
+  /**
+   * The hosted host kernel outside the module: the entry and exit paths of system calls and interrupts,
+   * scheduler ticks, context switches, other system calls (also those of the background processes).
+   */
   hostKernel: number;
-  /** The hosted user-space VMM: its device models and its loop around KVM_RUN. */
+  /** The hosted user-space VMM at ring 3: its device models and its loop around KVM_RUN. */
   userVmm: number;
-  /** Other host processes (background load). */
+  /** Other host processes at ring 3 (background load). */
   otherProcesses: number;
   /** Nothing to run: every vCPU halted, waiting for a timer. */
   idle: number;

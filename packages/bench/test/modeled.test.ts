@@ -154,6 +154,17 @@ describe("the known shape of VM-exit overheads (modeled cycles)", () => {
     }
   });
 
+  it("the hosted time breakdown sums to the cycles; device exits show in the user-space VMM, CPUID exits do not", () => {
+    for (const c of m.cells.filter((x) => x.configuration.startsWith("hosted") && x.status === "ok")) {
+      const t = c.program!.time;
+      expect(t.guest + t.hypervisor + t.hostKernel + t.userVmm + t.otherProcesses + t.idle).toBe(c.program!.cycles);
+    }
+    const h = COST_MODELS.recent!.hosted;
+    expect(cell("out", "hosted-ept").perIteration.time.userVmm).toBeGreaterThan(h.userspaceDeviceDispatch);
+    expect(cell("out", "hosted-ept").perIteration.time.hostKernel).toBeGreaterThan(0);
+    expect(cell("cpuid", "hosted-ept").perIteration.time.userVmm).toBe(0);
+  });
+
   it("exits cost more on the older core, and without VPID", () => {
     expect(cycles("cpuid", "type1-ept", "nehalem")).toBeGreaterThan(1.5 * cycles("cpuid", "type1-ept", "recent"));
     for (const w of ["cpuid", "in", "block-io"]) {

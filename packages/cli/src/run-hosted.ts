@@ -59,6 +59,7 @@ function vmJson(vm: HostedVm): Record<string, unknown> {
     hypervisorCycles: s.hypervisorCycles,
     kernelCycles: s.kernelCycles,
     userCycles: s.userCycles,
+    hostKernelCycles: s.hostKernelCycles,
     kernelExits: s.kernelExits,
     userExits: s.userExits,
     paging: vm.paging,
@@ -133,6 +134,8 @@ export function runHosted(programs: Program[], o: HostedCliOptions, io: Io): num
       contextSwitches: k.stats.contextSwitches,
       timerInterrupts: k.stats.timerInterrupts,
       idleCycles: k.stats.idleCycles,
+      // Every cycle since the system started, by where it was spent (the parts sum to total).
+      time: system.time(),
       hostProcesses,
       vms,
     };
@@ -144,7 +147,7 @@ export function runHosted(programs: Program[], o: HostedCliOptions, io: Io): num
       const s = vm.stats;
       const exits = [...s.exits.values()].reduce((a, b) => a + b, 0);
       io.stderr(
-        `vmxlab: ${vm.name}: ${describeStop(vm.stop ?? { kind: "limit" })}; ${s.guestInstructions} guest instructions, ${exits} VM exits (${s.kernelExits} in the kernel, ${s.userExits} in user space), ${s.guestCycles} guest + ${s.kernelCycles} kernel + ${s.userCycles} VMM user cycles\n`,
+        `vmxlab: ${vm.name}: ${describeStop(vm.stop ?? { kind: "limit" })}; ${s.guestInstructions} guest instructions, ${exits} VM exits (${s.kernelExits} in the kernel, ${s.userExits} in user space), ${s.guestCycles} guest + ${s.kernelCycles} KVM module + ${s.hostKernelCycles} host kernel + ${s.userCycles} VMM user cycles\n`,
       );
     }
     const jobs = hostProcesses.map((p) => `${p.name} ${p.progress} (${p.runtime} cycles)`).join(", ");

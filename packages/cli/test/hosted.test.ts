@@ -61,6 +61,14 @@ describe("vmxlab run --on hosted", () => {
     expect(h.vms[0].kernelExits + h.vms[0].userExits).toBe(
       Object.values(h.vms[0].exits as Record<string, number>).reduce((a, b) => a + b, 0),
     );
+    // Every cycle by where it was spent: the parts sum to the total, the VMM's user time is there.
+    const t = h.time;
+    expect(t.guest + t.kvm + t.hostKernel + t.userVmm + t.otherProcesses + t.idle).toBe(t.total);
+    expect(t.guest).toBe(h.guestCycles);
+    expect(t.userVmm).toBe(h.vms[0].userCycles);
+    expect(t.kvm).toBe(h.vms[0].kernelCycles);
+    const vm = h.vms[0];
+    expect(vm.kernelCycles + vm.userCycles + vm.hostKernelCycles).toBe(vm.hypervisorCycles);
   });
 
   it("--host-load N starts N host jobs and reports their progress", async () => {

@@ -2,6 +2,7 @@
 // processes, a fair scheduler and system calls; a KVM-like kernel module; and one user-space VMM
 // process per VM that reuses packages/vmm's device models.
 
+export type { HostTime, ProcessTime, TimeMode } from "./cpu-time.js";
 export type { KernelHooks, KernelOptions, KernelStats, ProcessKind, ProcessState } from "./kernel.js";
 export { HostKernel, Process } from "./kernel.js";
 export type { Hop, HopName, HostedExitRecord, VcpuStats, VmPlatform } from "./kvm.js";

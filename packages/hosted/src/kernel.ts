@@ -11,7 +11,8 @@
 // tick or a sleeping process's wake-up (a blocked vCPU's virtual timer, a disk request). Scheduling
 // is fair-share (scheduler.ts). Costs: the hops the CPU executes (INT, IRET, the stubs' instructions)
 // are modeled by the CPU; the kernel's own work is charged from cost.hosted (syscall, schedulerTick,
-// contextSwitch) and the instruction costs of the port I/O it does (EOI, PIT programming).
+// contextSwitch) and the instruction costs of the port I/O it does (EOI, PIT programming). Which
+// process and which mode (guest, KVM module, kernel, user, idle) each cycle goes to: cpu-time.ts.
 
 import {
   type CostModel,
@@ -23,6 +24,7 @@ import {
   VMCS_REVISION_ID,
 } from "@vmxlab/cpu";
 import { PAGE, PageAllocator } from "@vmxlab/vmm";
+import { MODE, type ModeIndex, type ProcessTime, processTime } from "./cpu-time.js";
 import {
   DIRECT_MAP_LIMIT,
   ERRNO,
@@ -83,6 +85,8 @@ export class Process implements SchedEntity {
   sliceRuntime = 0;
   /** Modeled cycles on the CPU (user, kernel and, for a VMM process, its guest's time). */
   runtime = 0;
+  /** The same cycles by mode (indexed by cpu-time.ts's MODE), settled with runtime: at every account(). */
+  readonly modeCycles: number[] = [0, 0, 0, 0, 0];
   /** Instructions retired on the CPU for this process (its guest's instructions excluded). */
   instructions = 0;
   /** Page directory (physical). */
@@ -202,6 +206,9 @@ export class HostKernel {
   pauseRequested = false;
   /** Where the last run() paused, or null: in a continuation ("kernel") or in code on the CPU ("cpu"). */
   pausedIn: "kernel" | "cpu" | null = null;
+  /** The mode the CPU's cycles since `modeSince` are spent in, for the current process (cpu-time.ts). */
+  private mode: ModeIndex = MODE.kernel;
+  private modeSince: number;
   private nextPid = 1;
   private nextTick = 0;
   /** Cycle of the PIT's programmed interrupt (Infinity when it has fired and not been re-armed). */
@@ -237,6 +244,7 @@ export class HostKernel {
     this.boot();
     this.idle = this.createIdle();
     this.current = this.idle;
+    this.modeSince = this.cpu.cycles;
   }
 
   private kernelSymbol(name: string): number {
@@ -458,7 +466,7 @@ export class HostKernel {
     for (let at = linear; at < linear + length; at += PAGE) {
       if (this.userToPhys(proc, at) >= 0) return -ERRNO.EEXIST;
     }
-    if (this.allocator.freePages < length / PAGE + Math.ceil(length / (4 << 20))) return -ERRNO.ENOMEM;
+    if (this.allocator.freePages < length / PAGE + HostKernel.pageTablesFor(length)) return -ERRNO.ENOMEM;
     for (let at = linear; at < linear + length; at += PAGE) {
       const page = this.allocPage();
       proc.pages.push(page);
@@ -488,6 +496,19 @@ export class HostKernel {
     this.cpu.eip = this.retToUser;
     this.cpu.setEflags(0x2);
     return idle;
+  }
+
+  /**
+   * Host pages a process created by spawn() takes: its page directory, image and bss, user stack,
+   * kernel stack, and the page table mapping image and stack (both in the first 4 MiB of user space).
+   */
+  static processPages(program: Assembled, bssBytes = PAGE): number {
+    return 1 + Math.ceil((program.bytes.length + bssBytes) / PAGE) + USER_STACK_PAGES + 1 + 1;
+  }
+
+  /** Page tables mapping `length` bytes of user memory from a 4 MiB boundary (mmap's, beyond its pages). */
+  static pageTablesFor(length: number): number {
+    return Math.ceil(length / (4 << 20));
   }
 
   /** Creates a ring-3 process running `program` (assembled at USER_BASE). */
@@ -575,14 +596,22 @@ export class HostKernel {
         }
         continue;
       }
+      this.enterMode(MODE.kernel);
+      const user = cpu.cyclesAtCpl3;
+      const halted = cpu.haltedCycles;
       const stop = cpu.run(
         this.cycleLimit === Number.POSITIVE_INFINITY ? {} : { maxCycles: this.cycleLimit - cpu.cycles },
       );
+      this.chargeRun(cpu.cyclesAtCpl3 - user, cpu.haltedCycles - halted);
       if (stop.kind === "hook" && this.pendingUpcall) {
         const kind = this.pendingUpcall;
         this.pendingUpcall = null;
-        if (kind === "library") this.hooks.userLibrary?.(this.current);
-        else this.kernelEntry();
+        if (kind === "library") {
+          // The VMM's own code (its device models), at ring 3.
+          this.enterMode(MODE.user);
+          this.hooks.userLibrary?.(this.current);
+          this.enterMode(MODE.kernel);
+        } else this.kernelEntry();
         if (this.needResched) this.schedule();
         continue;
       }
@@ -628,10 +657,12 @@ export class HostKernel {
   /** An external interrupt, from the IDT or (the KVM module) from a VM exit that acknowledged it. */
   interrupt(vector: number): void {
     const cpu = this.cpu;
+    const mode = this.enterMode(MODE.kernel);
     // EOI to the master 8259A.
     cpu.portOut(0x20, 1, 0x20);
     cpu.cycles += this.cost.instructions.portIo;
     if (vector === TIMER_VECTOR) this.timerInterrupt();
+    this.enterMode(mode);
   }
 
   /** The timer interrupt: expire kernel timers (scheduler tick, wake-ups), re-arm the one-shot PIT. */
@@ -672,12 +703,44 @@ export class HostKernel {
     if (at < this.clockDeadline && this.cpu.cycles < this.clockDeadline) this.programClock();
   }
 
+  // ======================= CPU time by mode (cpu-time.ts) =======================
+
+  /**
+   * The cycles since the last mode change up to `at` were spent in the current mode; from `at` on the
+   * current process spends them in `mode`. Returns the mode left (to go back to it).
+   */
+  enterMode(mode: ModeIndex, at = this.cpu.cycles): ModeIndex {
+    const left = this.mode;
+    this.current.modeCycles[left]! += at - this.modeSince;
+    this.modeSince = at;
+    this.mode = mode;
+    return left;
+  }
+
+  /** A stretch the CPU ran on its own (from the kernel mode's mark): its ring-3 and halted cycles, the rest at ring 0. */
+  private chargeRun(user: number, halted: number): void {
+    const t = this.current.modeCycles;
+    const now = this.cpu.cycles;
+    t[MODE.user]! += user;
+    t[MODE.idle]! += halted;
+    t[MODE.kernel]! += now - this.modeSince - user - halted;
+    this.modeSince = now;
+  }
+
+  /** A process's time by mode, the current process's unsettled cycles included (observation: nothing changes). */
+  timeOf(proc: Process): ProcessTime {
+    const counts = proc.modeCycles.slice();
+    if (proc === this.current) counts[this.mode]! += this.cpu.cycles - this.modeSince;
+    return processTime(counts);
+  }
+
   // ======================= scheduling =======================
 
   /** Charges the CPU time since the last mark to the current process. */
   account(): void {
     const cpu = this.cpu;
     const p = this.current;
+    this.enterMode(this.mode);
     const delta = cpu.cycles - p.onCpuSince;
     if (delta > 0) {
       p.runtime += delta;
@@ -692,6 +755,7 @@ export class HostKernel {
 
   /** Picks the next process and switches to it if it is another one. */
   schedule(): void {
+    this.enterMode(MODE.kernel);
     this.needResched = false;
     this.account();
     const next = this.scheduler.pick() ?? this.idle;
@@ -710,14 +774,15 @@ export class HostKernel {
     // switch_to: the software part of a context switch.
     cpu.cycles += this.cost.hosted.contextSwitch;
     this.stats.contextSwitches++;
-    this.account();
-    prev.offCpuSince = cpu.cycles;
-    prev.wokeAt = cpu.cycles;
     // Address space: MOV CR3 (non-global TLB entries are flushed, as the instruction does).
     if (cpu.cr3 >>> 0 !== next.pd >>> 0) {
       cpu.cr3 = next.pd;
       cpu.flushTlb((cpu.cr4 & CR4_PGE) !== 0);
     }
+    // The whole switch is the previous process's time (the flush included: no cycle goes uncharged).
+    this.account();
+    prev.offCpuSince = cpu.cycles;
+    prev.wokeAt = cpu.cycles;
     // The kernel stack for the next entry from ring 3, and the I/O bitmap (ioperm of VMM processes).
     mem.write32(TSS_BASE + 4, next.kstackTop);
     const bitmapByte = TSS_BASE + TSS_IOMAP_OFFSET + (VMM_LIB_PORT >>> 3);

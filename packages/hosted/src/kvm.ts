@@ -12,6 +12,8 @@
 // the in-kernel PIC and PIT (KVM_CREATE_IRQCHIP / KVM_CREATE_PIT2). External interrupts exit too
 // (pin-based external-interrupt exiting, acknowledged on exit): the host's own timer interrupt runs
 // the host scheduler, which may preempt the vCPU thread inside the kernel, as cond_resched() would.
+// Hypercalls get type-1's checks and answers (packages/vmm's handleVmcall: -1 from guest ring 3 or for
+// a bad buffer); only a valid console write is a device operation for user space.
 // Port I/O to other devices, MMIO and the console hypercall go to user space: the module fills the
 // kvm_run page and KVM_RUN returns 0; the next KVM_RUN completes the access (IN data, MMIO read data,
 // hypercall return value) before re-entering.
@@ -40,6 +42,7 @@ import {
   guestRegisterSnapshot,
   HYPERCALL,
   handleUnexpectedExit,
+  handleVmcall,
   injectPendingInterrupt,
   PAGE,
   type PagingMode,
@@ -52,6 +55,7 @@ import {
   type VmDevices,
   type VmStop,
 } from "@vmxlab/vmm";
+import { MODE } from "./cpu-time.js";
 import { HOST_CR0, HOST_CR4, type HostKernel, type Process, type SyscallResult } from "./kernel.js";
 import {
   ERRNO,
@@ -72,6 +76,15 @@ const ESP = 4;
 /** Ports of the in-kernel interrupt controller and timer (KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2). */
 const IN_KERNEL_PORTS: ReadonlySet<number> = new Set([0x20, 0x21, 0xa0, 0xa1, 0x40, 0x41, 0x42, 0x43]);
 const MASK = [0, 0xff, 0xffff, 0, 0xffffffff];
+/** The module's system calls (the ioctls of /dev/kvm, a VM fd and a vCPU fd). */
+const KVM_SYSCALLS: ReadonlySet<number> = new Set([
+  SYS.KVM_CREATE_VM,
+  SYS.KVM_SET_USER_MEMORY_REGION,
+  SYS.KVM_CREATE_VCPU,
+  SYS.KVM_SET_REGS,
+  SYS.KVM_GET_REGS,
+  SYS.KVM_RUN,
+]);
 
 /** What a VMM process brings to KVM_CREATE_VM: its configuration and its device models. */
 export interface VmPlatform {
@@ -133,6 +146,47 @@ type Pending =
   | { kind: "pio-in"; size: 1 | 2 | 4 }
   | { kind: "mmio-read"; reg: number; size: 1 | 2 | 4; byteReg: boolean; opsize: number }
   | { kind: "hypercall" };
+
+/**
+ * A vCPU's exit context, reused exit after exit: the handlers' view of the current exit, the cycles
+ * they charge, and what they did in words (kept only while an exit record is being made).
+ */
+class VcpuExitContext implements ExitContext {
+  exit!: VmExitInfo;
+  handlerCycles = 0;
+  readonly notes: string[] = [];
+  /** Whether an exit record is being made (the notes are kept; building them costs host time). */
+  recording = false;
+
+  constructor(
+    readonly machine: ExitContext["machine"],
+    readonly cpu: ExitContext["cpu"],
+    readonly vmx: ExitContext["vmx"],
+    readonly cost: ExitContext["cost"],
+    readonly vm: Vm,
+    private readonly onStop: (stop: VmStop) => void,
+  ) {}
+
+  begin(exit: VmExitInfo, dispatchCycles: number, recording: boolean): void {
+    this.exit = exit;
+    this.handlerCycles = dispatchCycles;
+    this.notes.length = 0;
+    this.recording = recording;
+  }
+
+  charge(cycles: number): void {
+    this.handlerCycles += cycles;
+  }
+
+  note(text: string): void {
+    if (this.recording) this.notes.push(text);
+  }
+
+  stopVm(stop: VmStop): ExitAction {
+    this.onStop(stop);
+    return "stop";
+  }
+}
 
 /** struct kvm: one VM. */
 export class KvmVm {
@@ -205,6 +259,15 @@ export class KvmVcpu {
 }
 
 export class KvmModule {
+  /**
+   * Host pages the module takes for one VM: the VMCS, the kvm_run page and the VMM page table that
+   * maps it, and under EPT the EPT tables for all of guest RAM. (Shadow tables grow with the guest's
+   * own page tables: they come from the kernel's reserve, as the type-1 hypervisor's do from its own.)
+   */
+  static vmPages(guestBytes: number, paging: PagingMode): number {
+    return 3 + (paging === "ept" ? EptBuilder.tablePagesFor(guestBytes) : 0);
+  }
+
   readonly vms: KvmVm[] = [];
   /** Per-VM guest instruction budget (RunLimits.maxInstructions). */
   maxGuestInstructions = Number.POSITIVE_INFINITY;
@@ -222,6 +285,8 @@ export class KvmModule {
   pausedVcpu: KvmVcpu | null = null;
   private readonly msrBitmap: number;
   private readonly byProcess = new Map<Process, KvmVcpu>();
+  private readonly vcpuLoops = new Map<KvmVcpu, () => void>();
+  private readonly exitContexts = new Map<KvmVcpu, VcpuExitContext>();
   private exitSeq = 0;
 
   constructor(
@@ -250,6 +315,16 @@ export class KvmModule {
   // ======================= the system-call interface =======================
 
   syscall(proc: Process, nr: number, args: [number, number, number]): SyscallResult | undefined {
+    if (!KVM_SYSCALLS.has(nr)) return undefined;
+    this.kernel.enterMode(MODE.kvm);
+    try {
+      return this.ioctl(proc, nr, args);
+    } finally {
+      this.kernel.enterMode(MODE.kernel);
+    }
+  }
+
+  private ioctl(proc: Process, nr: number, args: [number, number, number]): SyscallResult {
     const cost = this.kernel.cost;
     switch (nr) {
       case SYS.KVM_CREATE_VM:
@@ -267,10 +342,8 @@ export class KvmModule {
       case SYS.KVM_GET_REGS:
         this.charge(cost.hosted.syscall);
         return this.getRegs(proc, args[0], args[1]);
-      case SYS.KVM_RUN:
+      default: // SYS.KVM_RUN, the last of KVM_SYSCALLS
         return this.run(proc, args[0]);
-      default:
-        return undefined;
     }
   }
 
@@ -441,8 +514,33 @@ export class KvmModule {
     if (vcpu.stop) return this.fillStopExit(vcpu);
     this.vcpuLoad(vcpu);
     this.completeUserExit(vcpu);
-    proc.continuation = () => this.runLoop(proc, vcpu);
+    proc.continuation = this.vcpuLoopOf(proc, vcpu);
     return "deferred";
+  }
+
+  /** The kernel continuation of a vCPU's KVM_RUN, made once per vCPU (one closure, not one per call). */
+  private vcpuLoopOf(proc: Process, vcpu: KvmVcpu): () => void {
+    let loop = this.vcpuLoops.get(vcpu);
+    if (!loop) {
+      const k = this.kernel;
+      loop = () => {
+        k.enterMode(MODE.kvm);
+        this.runLoop(proc, vcpu);
+        k.enterMode(MODE.kernel);
+      };
+      this.vcpuLoops.set(vcpu, loop);
+    }
+    return loop;
+  }
+
+  private exitContextOf(vcpu: KvmVcpu): VcpuExitContext {
+    let ctx = this.exitContexts.get(vcpu);
+    if (!ctx) {
+      const m = this.kernel.machine;
+      ctx = new VcpuExitContext(m, m.cpu, m.vmx, this.kernel.cost, vcpu.vm, (stop) => this.stopVcpu(vcpu, stop));
+      this.exitContexts.set(vcpu, ctx);
+    }
+    return ctx;
   }
 
   /** What user space did with the last exit goes back into the guest (complete_userspace_io). */
@@ -509,16 +607,16 @@ export class KvmModule {
       // ---- the guest runs ----
       const startInstret = cpu.instret;
       const startCycles = cpu.cycles;
+      k.enterMode(MODE.guest);
       const budget = this.maxGuestInstructions - vm.stats.guestInstructions;
       const limit = k.cycleLimit - cpu.cycles;
-      const stop = cpu.run({
-        ...(budget === Number.POSITIVE_INFINITY ? {} : { maxInstructions: Math.max(0, budget) }),
-        ...(limit === Number.POSITIVE_INFINITY ? {} : { maxCycles: Math.max(0, limit) }),
-      });
+      // (an infinite budget or limit is no limit, as an absent one)
+      const stop = cpu.run({ maxInstructions: Math.max(0, budget), maxCycles: Math.max(0, limit) });
       const retired = cpu.instret - startInstret;
       vm.stats.guestInstructions += retired;
       k.guestInstret += retired;
       const exitCost = vmx.nonRoot ? 0 : k.cost.vmx.vmExit;
+      k.enterMode(MODE.kvm, cpu.cycles - exitCost);
       vm.stats.guestCycles += cpu.cycles - startCycles - exitCost;
       vm.stats.hypervisorCycles += exitCost;
       if ((stop.kind === "hook" || stop.kind === "breakpoint") && vmx.nonRoot) {
@@ -619,7 +717,8 @@ export class KvmModule {
 
   private saveGuest(vcpu: KvmVcpu): void {
     const cpu = this.kernel.cpu;
-    vcpu.vm.regs.set(cpu.regs.subarray(0, 8));
+    const regs = vcpu.vm.regs;
+    for (let r = 0; r < 8; r++) regs[r] = cpu.regs[r]!;
     vcpu.vm.cr2 = cpu.cr2;
   }
 
@@ -678,8 +777,11 @@ export class KvmModule {
     const failedEntry = (info.reason & 0x80000000) !== 0;
     vm.countExit(basic);
     const start = cpu.cycles - exitCycles;
-    const rec: HostedExitRecord = {
-      seq: ++this.exitSeq,
+    const seq = ++this.exitSeq;
+    // The exit's record (its hops, for --trace and debuggers) only when someone listens: it costs host
+    // time per exit.
+    const rec: HostedExitRecord | null = (this.onExit || this.pauseOnExit) && {
+      seq,
       vm: vm.name,
       reason: info.reason,
       name: exitReasonName(info.reason),
@@ -696,34 +798,15 @@ export class KvmModule {
       waited: 0,
       blocked: 0,
     };
-    if (
-      (this.onExit || this.pauseOnExit) &&
-      (info.instructionLength > 0 || basic === EXIT_REASON.EPT_VIOLATION || basic === EXIT_REASON.EXCEPTION_NMI)
-    ) {
-      rec.instruction = this.instructionText(vcpu, info.guestRip);
+    if (rec) {
+      if (info.instructionLength > 0 || basic === EXIT_REASON.EPT_VIOLATION || basic === EXIT_REASON.EXCEPTION_NMI) {
+        rec.instruction = this.instructionText(vcpu, info.guestRip);
+      }
+      vcpu.open = { rec, start, mark: cpu.cycles, carry: 0, offered: false };
     }
-    vcpu.open = { rec, start, mark: cpu.cycles, carry: 0, offered: false };
-    const notes: string[] = [];
-    let handlerCycles = k.cost.hypervisor.dispatch;
     let toUser: number | null = null;
-    const ctx: ExitContext = {
-      machine,
-      cpu,
-      vmx,
-      cost: k.cost,
-      vm,
-      exit: info,
-      charge: (n) => {
-        handlerCycles += n;
-      },
-      note: (text) => {
-        notes.push(text);
-      },
-      stopVm: (stop: VmStop) => {
-        this.stopVcpu(vcpu, stop);
-        return "stop";
-      },
-    };
+    const ctx = this.exitContextOf(vcpu);
+    ctx.begin(info, k.cost.hypervisor.dispatch, rec !== null);
     let action: ExitAction;
     if (failedEntry) action = EXIT_HANDLERS[EXIT_REASON.INVALID_STATE]!(ctx);
     else {
@@ -745,31 +828,28 @@ export class KvmModule {
           // The host's interrupt (acknowledged on exit): run its handler, as KVM calls the IDT entry.
           const vector = info.interruptionInfo & 0xff;
           k.interrupt(vector);
-          notes.push(`host interrupt 0x${vector.toString(16)}: the host kernel's handler ran`);
-          if (k.needResched) notes.push("the host scheduler preempts the vCPU thread");
+          ctx.note(`host interrupt 0x${vector.toString(16)}: the host kernel's handler ran`);
+          if (k.needResched) ctx.note("the host scheduler preempts the vCPU thread");
           action = "resume";
           break;
         }
         case EXIT_REASON.VMCALL:
-          // The console hypercall of the guest's kernel (CPL 0) is a device operation: user space does it.
-          if (cpu.regs[0]! >>> 0 === HYPERCALL.CONSOLE_WRITE && ((vmx.read(VMCS.GUEST_SS_AR_BYTES) >>> 5) & 3) === 0) {
+          // The type-1 hypervisor's checks and calls (a ring-3 caller or a bad buffer gets -1); only a
+          // valid console write is a device operation, which user space does (KVM_EXIT_HYPERCALL).
+          action = handleVmcall(ctx, (_, gpa, length) => {
             const mem = machine.memory;
             const run = vcpu.runPage;
-            mem.write32(run + KVM_RUN.HC_NR, cpu.regs[0]!);
-            mem.write32(run + KVM_RUN.HC_ARGS, cpu.regs[3]!);
-            mem.write32(run + KVM_RUN.HC_ARGS + 4, cpu.regs[1]!);
+            mem.write32(run + KVM_RUN.HC_NR, HYPERCALL.CONSOLE_WRITE);
+            mem.write32(run + KVM_RUN.HC_ARGS, gpa);
+            mem.write32(run + KVM_RUN.HC_ARGS + 4, length);
             mem.write32(run + KVM_RUN.HC_ARGS + 8, cpu.regs[2]!);
             mem.write32(run + KVM_RUN.HC_RET, 0);
-            skipInstruction(ctx);
-            ctx.charge(k.cost.hypervisor.hypercall);
-            notes.push("hypercall CONSOLE_WRITE: to user space (KVM_EXIT_HYPERCALL)");
+            ctx.note("hypercall CONSOLE_WRITE: to user space (KVM_EXIT_HYPERCALL)");
             vcpu.pending = { kind: "hypercall" };
             toUser = KVM_EXIT.HYPERCALL;
-            action = "resume";
-          } else {
-            action = EXIT_HANDLERS[EXIT_REASON.VMCALL]!(ctx);
-            if (action === "yield") k.yieldCpu(proc);
-          }
+            return "resume";
+          });
+          if (action === "yield") k.yieldCpu(proc);
           break;
         default: {
           const handler = EXIT_HANDLERS[basic];
@@ -777,30 +857,33 @@ export class KvmModule {
         }
       }
     }
-    this.requeueInterruptedEvent(ctx, notes);
+    this.requeueInterruptedEvent(ctx);
+    const handlerCycles = ctx.handlerCycles;
     cpu.cycles += handlerCycles;
     vm.stats.hypervisorCycles += handlerCycles;
     this.saveGuest(vcpu);
     cpu.regs[ESP] = proc.kernelEsp;
-    rec.handler = notes.join("; ");
+    if (rec) rec.handler = ctx.notes.join("; ");
     this.closeHop(vcpu, "kernel");
     if (toUser !== null && !vcpu.stop) {
       vcpu.stats.userExits++;
       vcpu.lastExit = info;
-      rec.handledIn = "user";
-      rec.action = "user";
+      if (rec) {
+        rec.handledIn = "user";
+        rec.action = "user";
+      }
       this.returnToUser(proc, vcpu, toUser);
       return "user";
     }
     vcpu.stats.kernelExits++;
     if (action === "stop" || vcpu.stop) {
-      rec.action = "stop";
+      if (rec) rec.action = "stop";
       this.emit(vcpu);
       return "stop";
     }
     if (action === "halt") {
       // HLT: the vCPU thread sleeps until the guest's next virtual timer event.
-      rec.action = "block";
+      if (rec) rec.action = "block";
       vcpu.stats.halts++;
       k.reloadTrIfNeeded();
       k.block(proc, "vcpu-halt", vm.devices.advance(cpu.cycles));
@@ -815,7 +898,7 @@ export class KvmModule {
    * frame on a stack page not yet mapped, for instance) leaves it in the IDT-vectoring information:
    * it is injected again on the next entry, or the guest would lose it (KVM's vmx_complete_interrupts).
    */
-  private requeueInterruptedEvent(ctx: ExitContext, notes: string[]): void {
+  private requeueInterruptedEvent(ctx: ExitContext): void {
     const vectoring = ctx.exit.idtVectoringInfo;
     if (!(vectoring & 0x80000000) || ctx.vm.stop) return;
     const vmx = ctx.vmx;
@@ -824,7 +907,7 @@ export class KvmModule {
     if (vectoring & 0x800) vmx.write(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE, vmx.read(VMCS.IDT_VECTORING_ERROR_CODE));
     const type = (vectoring >>> 8) & 7;
     if (type === 4 || type === 5 || type === 6) vmx.write(VMCS.VM_ENTRY_INSTRUCTION_LEN, ctx.exit.instructionLength);
-    notes.push(`vector 0x${(vectoring & 0xff).toString(16)} whose delivery the exit interrupted is injected again`);
+    ctx.note(`vector 0x${(vectoring & 0xff).toString(16)} whose delivery the exit interrupted is injected again`);
   }
 
   private instructionText(vcpu: KvmVcpu, eip: number): string {
@@ -838,7 +921,7 @@ export class KvmModule {
   }
 
   /** Port I/O: the in-kernel PIC and PIT here; anything else goes to the VMM's device models. */
-  private exitIo(ctx: ExitContext, vcpu: KvmVcpu): ExitAction | "user" {
+  private exitIo(ctx: VcpuExitContext, vcpu: KvmVcpu): ExitAction | "user" {
     const io = decodeIoQualification(ctx.exit.qualification);
     const cost = ctx.cost;
     if (io.string) {
@@ -862,18 +945,17 @@ export class KvmModule {
     mem.write16(run + KVM_RUN.IO_PORT, io.port);
     mem.write32(run + KVM_RUN.IO_COUNT, 1);
     mem.write32(run + KVM_RUN.IO_DATA_OFFSET, KVM_RUN.DATA);
-    let what: string;
-    if (io.input) {
-      vcpu.pending = { kind: "pio-in", size: io.size };
-      what = `IN port 0x${io.port.toString(16)} size ${io.size}`;
-    } else {
-      const value = (ctx.cpu.regs[0]! >>> 0) & MASK[io.size]!;
-      mem.write32(run + KVM_RUN.DATA, value);
-      what = `OUT port 0x${io.port.toString(16)} size ${io.size} value 0x${value.toString(16)}`;
-    }
+    const value = io.input ? 0 : (ctx.cpu.regs[0]! >>> 0) & MASK[io.size]!;
+    if (io.input) vcpu.pending = { kind: "pio-in", size: io.size };
+    else mem.write32(run + KVM_RUN.DATA, value);
     skipInstruction(ctx);
     ctx.charge(cost.hypervisor.portIo);
-    ctx.note(`${what}: to user space (KVM_EXIT_IO)`);
+    if (ctx.recording) {
+      const what = io.input
+        ? `IN port 0x${io.port.toString(16)} size ${io.size}`
+        : `OUT port 0x${io.port.toString(16)} size ${io.size} value 0x${value.toString(16)}`;
+      ctx.note(`${what}: to user space (KVM_EXIT_IO)`);
+    }
     return "user";
   }
 

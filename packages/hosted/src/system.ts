@@ -2,12 +2,15 @@
 // VM, and optionally background host processes (CPU-bound and I/O-bound jobs) competing for the CPU.
 
 import type { CostModel, RegisterSnapshot } from "@vmxlab/cpu";
-import type { PagingMode, RunLimits, RunResult, VmConfig, VmStop } from "@vmxlab/vmm";
+import { PAGE, type PagingMode, type RunLimits, type RunResult, type VmConfig, type VmStop } from "@vmxlab/vmm";
+import type { HostTime } from "./cpu-time.js";
 import { HostKernel, type Process, type ProcessKind } from "./kernel.js";
 import { type HostedExitRecord, KvmModule, type KvmVcpu } from "./kvm.js";
 import { assembleUser, cpuBoundSource, ioBoundSource, vmmSource } from "./programs.js";
 import type { SchedulerParams } from "./scheduler.js";
 import { VmmUserSpace } from "./vmm-lib.js";
+
+const MiB = 1024 * 1024;
 
 export interface HostedVmConfig extends VmConfig {
   /** A bug to inject into this VM's device models: the access to `port` makes the model fail (the VMM aborts). */
@@ -30,7 +33,10 @@ export interface HostedOptions {
   scheduler?: Partial<SchedulerParams>;
   /** Latency of one disk request of an I/O-bound job (default 100 µs). */
   ioLatencyCycles?: number;
-  /** Host memory for the kernel, page tables and processes, besides guest RAM (default 16 MiB). */
+  /**
+   * Host memory for the kernel, shadow tables and host processes, besides each VM's guest RAM and the
+   * pages its VMM process and the module take for it (default 16 MiB).
+   */
   reservedMiB?: number;
   /** Every byte a guest writes to its console (0xE9 or COM1). */
   onConsole?: (vm: HostedVm, byte: number) => void;
@@ -67,16 +73,21 @@ export interface HostedVmStats {
   exits: Map<number, number>;
   guestInstructions: number;
   guestCycles: number;
-  /** Kernel-module cycles for this VM: VM transitions, in-kernel handlers, KVM_RUN entry and return. */
+  /** Kernel-module cycles for this VM: VM transitions, in-kernel handlers, its ioctls (KVM_RUN entry and return). */
   kernelCycles: number;
-  /** The VMM process's other cycles: its ring-3 loop, the device models, system-call entries. */
+  /** The VMM process at ring 3: its loop around KVM_RUN and its device models. */
   userCycles: number;
-  /** kernelCycles + userCycles: everything the VM cost beyond its own instructions. */
+  /**
+   * The host kernel outside the module while the VMM process had the CPU: the entry and exit paths of
+   * its system calls, timer ticks (also those a VM exit brought), context switches away from it.
+   */
+  hostKernelCycles: number;
+  /** kernelCycles + userCycles + hostKernelCycles: everything the VM cost beyond its own instructions. */
   hypervisorCycles: number;
   kernelExits: number;
   userExits: number;
   runCalls: number;
-  /** Cycles the VMM process was on the CPU (guest time included). */
+  /** Cycles the VMM process was on the CPU: guestCycles + hypervisorCycles. */
   runtime: number;
 }
 
@@ -112,21 +123,20 @@ export class HostedVm {
   get stats(): HostedVmStats {
     const vcpu = this.vcpu;
     const vm = vcpu?.vm;
-    const guestCycles = vm?.stats.guestCycles ?? 0;
-    const kernelCycles = vm?.stats.hypervisorCycles ?? 0;
-    const runtime = this.process.runtime;
-    const userCycles = Math.max(0, runtime - guestCycles - kernelCycles);
+    const t = this.system.kernel.timeOf(this.process);
+    const hypervisorCycles = t.kvm + t.user + t.kernel;
     return {
       exits: vm?.stats.exits ?? new Map(),
       guestInstructions: vm?.stats.guestInstructions ?? 0,
-      guestCycles,
-      kernelCycles,
-      userCycles,
-      hypervisorCycles: kernelCycles + userCycles,
+      guestCycles: t.guest,
+      kernelCycles: t.kvm,
+      userCycles: t.user,
+      hostKernelCycles: t.kernel,
+      hypervisorCycles,
       kernelExits: vcpu?.stats.kernelExits ?? 0,
       userExits: vcpu?.stats.userExits ?? 0,
       runCalls: vcpu?.stats.runCalls ?? 0,
-      runtime,
+      runtime: t.guest + hypervisorCycles,
     };
   }
 }
@@ -159,8 +169,17 @@ export class HostedSystem {
       options.hostJobs !== undefined
         ? [...options.hostJobs]
         : Array.from({ length: options.hostLoad ?? 0 }, (_, k) => (k % 2 === 0 ? "cpu" : "io"));
-    const guestMiB = configs.reduce((sum, c) => sum + c.memoryMiB, 0);
-    const memoryMiB = (options.reservedMiB ?? 16) + guestMiB + 2 * configs.length + Math.ceil(jobs.length / 8);
+    const vmConfigs = configs.map((c) => ({ ...c, paging: c.paging ?? options.paging ?? "ept" }));
+    // Each VM: its guest RAM, its VMM process (the program, and the page tables of its guest-RAM
+    // mapping) and the module's structures for it, counted to the page.
+    const vmms = vmConfigs.map((c) => assembleUser(vmmSource(c.memoryMiB * MiB), "vmm.asm"));
+    const vmBytes = vmConfigs.reduce((sum, c, i) => {
+      const ram = c.memoryMiB * MiB;
+      const pages =
+        HostKernel.processPages(vmms[i]!) + HostKernel.pageTablesFor(ram) + KvmModule.vmPages(ram, c.paging);
+      return sum + ram + pages * PAGE;
+    }, 0);
+    const memoryMiB = (options.reservedMiB ?? 16) + Math.ceil(vmBytes / MiB) + Math.ceil(jobs.length / 8);
     this.kernel = new HostKernel({
       memoryMiB,
       ...(options.costModel !== undefined ? { costModel: options.costModel } : {}),
@@ -181,11 +200,9 @@ export class HostedSystem {
     };
     k.hooks.switchIn = (proc) => this.kvm.switchedIn(proc);
     k.hooks.processExit = (proc) => this.processExit(proc);
-    for (const config of configs) {
-      const vm = new HostedVm({ ...config, paging: config.paging ?? options.paging ?? "ept" }, this);
-      const bytes = config.memoryMiB * 1024 * 1024;
-      const program = assembleUser(vmmSource(bytes), "vmm.asm");
-      vm.process = k.spawn(`vmm:${config.name}`, "vmm", program, config.weight ?? 1);
+    vmConfigs.forEach((config, i) => {
+      const vm = new HostedVm(config, this);
+      vm.process = k.spawn(`vmm:${config.name}`, "vmm", vmms[i]!, config.weight ?? 1);
       vm.user = new VmmUserSpace(k, this.kvm, vm.process, vm, (byte) => {
         vm.consoleBytes.push(byte);
         options.onConsole?.(vm, byte);
@@ -193,7 +210,7 @@ export class HostedSystem {
       vm.process.user = vm.user;
       this.byProcess.set(vm.process, vm);
       this.vms.push(vm);
-    }
+    });
     jobs.forEach((kind, i) => {
       const program =
         kind === "cpu" ? assembleUser(cpuBoundSource(), "cpu-job.asm") : assembleUser(ioBoundSource(), "io-job.asm");
@@ -257,6 +274,30 @@ export class HostedSystem {
   /** Modeled cycles since the system was created. */
   get cycles(): number {
     return this.kernel.cpu.cycles - this.startCycles;
+  }
+
+  /** The machine's cycles since the system was created, by where they were spent (cpu-time.ts); the parts sum to `total`. */
+  time(): HostTime {
+    const k = this.kernel;
+    const sum: HostTime = {
+      guest: 0,
+      kvm: 0,
+      hostKernel: 0,
+      userVmm: 0,
+      otherProcesses: 0,
+      idle: 0,
+      total: this.cycles,
+    };
+    for (const p of k.processes) {
+      const t = k.timeOf(p);
+      sum.guest += t.guest;
+      sum.kvm += t.kvm;
+      sum.hostKernel += t.kernel;
+      if (p.kind === "vmm") sum.userVmm += t.user;
+      else sum.otherProcesses += t.user;
+      sum.idle += t.idle;
+    }
+    return sum;
   }
 
   get contextSwitches(): number {

@@ -7,7 +7,7 @@
 // time, charged as cost.hosted.userspaceDeviceDispatch per exit it handles.
 
 import { isElf, parseElf32 } from "@vmxlab/cpu";
-import { type GuestMemoryAccess, GuestMemoryError, HYPERCALL, VmDevices, type VmStop } from "@vmxlab/vmm";
+import { type GuestMemoryAccess, GuestMemoryError, HYPERCALL, PAGE, VmDevices, type VmStop } from "@vmxlab/vmm";
 import type { HostKernel, Process } from "./kernel.js";
 import type { KvmModule } from "./kvm.js";
 import { GUEST_RAM_ADDR, KVM_EXIT, KVM_EXIT_IO_OUT, KVM_REGS, KVM_RUN, KVM_RUN_ADDR, VMM_LIB } from "./layout.js";
@@ -79,18 +79,27 @@ export class VmmUserSpace {
     });
   }
 
+  /** Where kvm_run is: the process's mapping of KVM_RUN_ADDR, looked up once per library call. */
+  private runPhys = -1;
+
+  /** The physical address of kvm_run + offset (the field must lie in its page, as mapped for the process). */
+  private runField(offset: number, size: 1 | 2 | 4): number {
+    if (this.runPhys < 0 || offset < 0 || offset + size > PAGE) throw new Error("kvm_run is not mapped");
+    return this.runPhys + offset;
+  }
+
   private readRun(offset: number, size: 1 | 2 | 4): number {
-    const b = this.kernel.copyFromUser(this.proc, KVM_RUN_ADDR + offset, size);
-    if (!b) throw new Error("kvm_run is not mapped");
-    let v = 0;
-    for (let k = 0; k < size; k++) v |= b[k]! << (8 * k);
-    return v >>> 0;
+    const mem = this.kernel.machine.memory;
+    const at = this.runField(offset, size);
+    return (size === 1 ? mem.read8(at) : size === 2 ? mem.read16(at) : mem.read32(at)) >>> 0;
   }
 
   private writeRun(offset: number, size: 1 | 2 | 4, value: number): void {
-    const b = new Uint8Array(size);
-    for (let k = 0; k < size; k++) b[k] = (value >>> (8 * k)) & 0xff;
-    if (!this.kernel.copyToUser(this.proc, KVM_RUN_ADDR + offset, b)) throw new Error("kvm_run is not mapped");
+    const mem = this.kernel.machine.memory;
+    const at = this.runField(offset, size);
+    if (size === 1) mem.write8(at, value);
+    else if (size === 2) mem.write16(at, value);
+    else mem.write32(at, value);
   }
 
   /** The library entry: EAX = function, EBX = argument; the result goes back in EAX. */
@@ -99,6 +108,7 @@ export class VmmUserSpace {
     const fn = cpu.regs[EAX]! >>> 0;
     const arg = cpu.regs[EBX]! >>> 0;
     this.calls.set(fn, (this.calls.get(fn) ?? 0) + 1);
+    this.runPhys = this.kernel.userToPhys(this.proc, KVM_RUN_ADDR, true);
     const deviceWork = fn === VMM_LIB.IO || fn === VMM_LIB.MMIO || fn === VMM_LIB.HYPERCALL;
     if (deviceWork) {
       this.kvm.userHop(this.proc, "to-user");
@@ -210,20 +220,18 @@ export class VmmUserSpace {
     return 1;
   }
 
-  /** KVM_EXIT_HYPERCALL: CONSOLE_WRITE from guest RAM to the console device. */
+  /**
+   * KVM_EXIT_HYPERCALL: a CONSOLE_WRITE the kernel module has checked (from the guest's kernel, the
+   * buffer inside guest RAM; anything else it answered itself): the bytes go to the console device.
+   */
   private hypercall(): number {
     this.checkExit(KVM_EXIT.HYPERCALL);
     const nr = this.readRun(KVM_RUN.HC_NR, 4);
-    let ret = -1;
-    if (nr === HYPERCALL.CONSOLE_WRITE) {
-      const gpa = this.readRun(KVM_RUN.HC_ARGS, 4);
-      const length = this.readRun(KVM_RUN.HC_ARGS + 4, 4);
-      if (length <= 1 << 20 && gpa + length <= this.ram.size) {
-        for (const b of this.ram.read(gpa, length)) this.devices.console.portOut(0xe9, 1, b);
-        ret = 0;
-      }
-    }
-    this.writeRun(KVM_RUN.HC_RET, 4, ret);
+    if (nr !== HYPERCALL.CONSOLE_WRITE) throw new Error(`kvm_run.hypercall.nr is ${nr}, expected CONSOLE_WRITE`);
+    const gpa = this.readRun(KVM_RUN.HC_ARGS, 4);
+    const length = this.readRun(KVM_RUN.HC_ARGS + 4, 4);
+    for (const b of this.ram.read(gpa, length)) this.devices.console.portOut(0xe9, 1, b);
+    this.writeRun(KVM_RUN.HC_RET, 4, 0);
     return 0;
   }
 

@@ -6,7 +6,7 @@ import { assembleOrThrow, COST_MODELS, EXIT_REASON } from "@vmxlab/cpu";
 import { Hypervisor } from "@vmxlab/vmm";
 import { describe, expect, it } from "vitest";
 import type { HopName, HostedExitRecord } from "../src/index.js";
-import { bare, guestVisible, hosted, type1 } from "./helpers.js";
+import { bare, guestVisible, hosted, TIMER, type1 } from "./helpers.js";
 
 const cost = COST_MODELS.recent!;
 const asm = (source: string) => assembleOrThrow(source).bytes;
@@ -128,66 +128,6 @@ describe("an OUT to COM1 goes to user space and back", () => {
     expect(r.regs).toEqual(b.regs);
   });
 });
-
-// A guest that takes timer interrupts: it programs its (virtual) PIC and PIT, then HLTs until three
-// ticks have arrived. The PIC and PIT are in the kernel module; HLT blocks the vCPU thread.
-const TIMER = asm(`
-bits 32
-org 0x100000
-  mov esp, 0x90000
-  lgdt [gdtr]
-  mov eax, tick
-  mov [idt + 0x20*8], ax
-  mov word [idt + 0x20*8 + 2], 0x08
-  mov word [idt + 0x20*8 + 4], 0x8e00
-  shr eax, 16
-  mov [idt + 0x20*8 + 6], ax
-  lidt [idtr]
-  mov al, 0x11
-  out 0x20, al
-  mov al, 0x20
-  out 0x21, al
-  mov al, 0x04
-  out 0x21, al
-  mov al, 0x01
-  out 0x21, al
-  mov al, 0xfe
-  out 0x21, al
-  mov al, 0x34           ; PIT channel 0, mode 2
-  out 0x43, al
-  mov al, 100
-  out 0x40, al
-  xor al, al
-  out 0x40, al
-  sti
-.wait:
-  hlt
-  cmp dword [ticks], 3
-  jb .wait
-  cli
-  mov al, 'T'
-  out 0xe9, al
-  mov eax, [ticks]
-  out 0xf4, eax
-tick:
-  push eax
-  inc dword [ticks]
-  mov al, 0x20
-  out 0x20, al
-  pop eax
-  iretd
-align 8
-gdt: dq 0
-  dw 0xffff, 0, 0x9a00, 0x00cf
-  dw 0xffff, 0, 0x9200, 0x00cf
-gdtr: dw 23
-  dd gdt
-idtr: dw 0x30*8 - 1
-  dd idt
-ticks: dd 0
-align 8
-idt: times 0x30 dq 0
-`);
 
 describe("the in-kernel PIC and PIT, and HLT blocking the vCPU thread", () => {
   it("gives the bare machine's results while the timer, PIC and HLT exits stay in the kernel", () => {

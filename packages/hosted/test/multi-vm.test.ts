@@ -30,6 +30,10 @@ describe("several VMs in several VMM processes", () => {
       expect(new Set(vcpus.map((v) => v.vm.vpid)).size).toBe(3);
       expect(new Set(system.vms.map((vm) => vm.process.pd)).size).toBe(3);
       for (const job of system.hostProgress()) expect(job.progress).toBeGreaterThan(0);
+      // Every cycle of the run is charged once (src/cpu-time.ts).
+      const t = system.time();
+      expect(t.guest + t.kvm + t.hostKernel + t.userVmm + t.otherProcesses + t.idle).toBe(system.cycles);
+      expect(t.guest).toBe(system.vms.reduce((sum, vm) => sum + vm.stats.guestCycles, 0));
     }, 180_000);
   }
 });

@@ -4,6 +4,9 @@
 // trip and its errors, the VMCALL hypercalls (console write, yield, time, and bad arguments), the
 // virtual CPUID, and an exit no handler claims.
 
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { VMCS, vmxControls } from "@vmxlab/cpu";
 import { describe, expect, it } from "vitest";
 import { type ExitRecord, HYPERVISOR_VENDOR, Hypervisor, type PagingMode, type Vm } from "../src/index.js";
@@ -488,70 +491,7 @@ describe.each(MODES)("block device on %s", (paging) => {
 // Hypercalls.
 
 const R = 0x40000; // lib.inc's SCRATCH
-const HYPERCALLS = asm(`
-%include "lib.inc"
-R equ SCRATCH
-start:
-    START
-    mov eax, 1                      ; CONSOLE_WRITE
-    mov ebx, msg
-    mov ecx, msg_end - msg
-    vmcall
-    mov [R + 0], eax
-    mov eax, 1                      ; a buffer running past the end of RAM
-    mov ebx, 0x3ffff0
-    mov ecx, 0x20
-    vmcall
-    mov [R + 4], eax
-    mov eax, 1                      ; one that wraps around 4 GiB
-    mov ebx, 0xfffffff0
-    mov ecx, 0x20
-    vmcall
-    mov [R + 8], eax
-    mov eax, 1                      ; too long
-    mov ebx, msg
-    mov ecx, 0x100001
-    vmcall
-    mov [R + 12], eax
-    mov eax, 99                     ; unknown calls
-    vmcall
-    mov [R + 16], eax
-    xor eax, eax
-    vmcall
-    mov [R + 20], eax
-    mov eax, 3                      ; TIME, RDTSC, TIME
-    vmcall
-    mov [R + 24], eax
-    mov [R + 28], edx
-    mov [R + 32], ecx
-    rdtsc
-    mov [R + 36], eax
-    mov [R + 40], edx
-    mov eax, 3
-    vmcall
-    mov [R + 44], eax
-    mov [R + 48], edx
-    mov eax, 2                      ; YIELD
-    vmcall
-    mov [R + 52], eax
-    mov eax, user                   ; hypercalls from ring 3 are refused
-    mov ebx, USTACK_TOP
-    mov ecx, 0x202
-    call enter_user
-    mov eax, [USER_REGS + 28]
-    mov [R + 56], eax
-    EXIT 0
-user:
-    mov eax, 1
-    mov ebx, msg_user
-    mov ecx, msg_user_end - msg_user
-    vmcall
-    int 0x80
-msg: db "hello from a hypercall", 10
-msg_end:
-msg_user: db "ring 3 must not write this", 10
-msg_user_end:
-`);
+const HYPERCALLS = asm(readFileSync(join(dirname(fileURLToPath(import.meta.url)), "hypercalls.asm"), "utf8"));
 
 describe.each(MODES)("hypercalls on %s", (paging) => {
   it("CONSOLE_WRITE, TIME, YIELD; bad buffers, unknown calls and ring 3 get -1", () => {

@@ -38,9 +38,8 @@ function runner(paging: PagingMode, vpid: boolean, hostLoad: number) {
     const cycles = cpu.cycles - startCycles;
     const stop = vm.stop ?? { kind: "error", diagnostic: "the VM did not stop" };
     const s = vm.stats;
-    const otherProcesses = sys.hostProcesses.reduce((sum, p) => sum + p.runtime, 0);
-    const idle = sys.kernel.stats.idleCycles;
-    const accounted = s.guestCycles + s.kernelCycles + s.userCycles + otherProcesses + idle;
+    // Every cycle of the run by where it was spent (packages/hosted/src/cpu-time.ts): the parts sum to cycles.
+    const t = sys.time();
     return {
       stop:
         stop.kind === "debug-exit"
@@ -53,14 +52,12 @@ function runner(paging: PagingMode, vpid: boolean, hostLoad: number) {
       tlbMisses: cpu.tlb.stats.misses - tlb.misses,
       walkReferences: cpu.tlb.stats.walkReferences - tlb.walkReferences,
       time: {
-        guest: s.guestCycles,
-        hypervisor: s.kernelCycles,
-        // The host kernel charges its scheduler work to whichever process is on the CPU; what no
-        // process was charged with (the time before the VMM first ran, between processes) is here.
-        hostKernel: Math.max(0, cycles - accounted),
-        userVmm: s.userCycles,
-        otherProcesses,
-        idle,
+        guest: t.guest,
+        hypervisor: t.kvm,
+        hostKernel: t.hostKernel,
+        userVmm: t.userVmm,
+        otherProcesses: t.otherProcesses,
+        idle: t.idle,
       },
       tablePages: vm.vcpu ? vm.vcpu.vm.mmu.tablePages + 2 : 0,
       wallSeconds,

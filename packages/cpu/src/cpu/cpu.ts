@@ -211,6 +211,17 @@ export class Cpu implements LazyFlagState {
   cycles = 0;
   /** Instructions retired since reset. */
   instret = 0;
+  /**
+   * Cycles spent at CPL 3 up to the last change of CPL, and the cycle of that change: what a
+   * performance counter of unhalted cycles with only its USR filter set would count (cyclesAtCpl3).
+   * An instruction counts at the CPL it completes at (INT n from ring 3 is not, IRET to ring 3 is).
+   * A system that runs several kinds of code on one CPU (a host kernel and its processes) splits its
+   * time with it exactly; the count moves only when the CPL does, never in the instruction loop.
+   */
+  cpl3Cycles = 0;
+  cplChangedAt = 0;
+  /** Cycles spent waiting in HLT (skipped to the event that ends the wait). */
+  haltedCycles = 0;
   cost: CostModel;
   /** Modeled core frequency (Hz), for devices that convert periods to cycles. */
   readonly hz: number;
@@ -642,10 +653,17 @@ export class Cpu implements LazyFlagState {
 
   setCpl(cpl: number): void {
     if (cpl !== this.cpl) {
+      if (this.cpl === 3) this.cpl3Cycles += this.cycles - this.cplChangedAt;
+      this.cplChangedAt = this.cycles;
       this.cpl = cpl;
       this.updateAccessMasks();
       this.tlb.epoch++;
     }
+  }
+
+  /** Cycles spent at CPL 3 since reset (VMX non-root time at CPL 3 included). */
+  get cyclesAtCpl3(): number {
+    return this.cpl3Cycles + (this.cpl === 3 ? this.cycles - this.cplChangedAt : 0);
   }
 
   /** Switches the TLB tag to another address-space id (VMX VPIDs). */
@@ -1013,10 +1031,14 @@ export class Cpu implements LazyFlagState {
     // Skip idle time to the next event; with none coming, nothing can wake us.
     if (wakeAt === Number.POSITIVE_INFINITY) return { kind: "halt" };
     if (wakeAt >= cycleLimit) {
+      if (this.cycles < cycleLimit) this.haltedCycles += cycleLimit - this.cycles;
       this.cycles = cycleLimit;
       return { kind: "limit" };
     }
-    if (this.cycles < wakeAt) this.cycles = wakeAt;
+    if (this.cycles < wakeAt) {
+      this.haltedCycles += wakeAt - this.cycles;
+      this.cycles = wakeAt;
+    }
     return null;
   }
 

@@ -9,6 +9,11 @@ export const EPT_RWX = 7;
 const EPT_WB_LEAF = 6 << 3;
 
 export class EptBuilder {
+  /** Table pages for mapping `bytes` of guest-physical memory from 0 (PML4, PDPT, a PD per GiB, a PT per 2 MiB). */
+  static tablePagesFor(bytes: number): number {
+    return 2 + Math.ceil(bytes / 2 ** 30) + Math.ceil(bytes / (2 << 20));
+  }
+
   readonly pml4: number;
   private readonly pdpt: number;
   /** Pages used for tables (the hypervisor's memory overhead per VM). */
