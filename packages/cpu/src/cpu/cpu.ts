@@ -290,6 +290,9 @@ export class Cpu implements LazyFlagState {
   blockEip = 0;
   /** Index of the instruction a compiled block is executing (which one faulted). */
   blockPos = 0;
+  /** The running burst's cycle deadline and instruction limit (see burst and repeatBlock). */
+  private burstDeadline = 0;
+  private burstInstrLimit = 0;
 
   constructor(
     mem: PhysicalMemory,
@@ -1065,6 +1068,8 @@ export class Cpu implements LazyFlagState {
    * a fault mid-block recovers it from the instruction's offset.
    */
   private burst(deadline: number, instrLimit: number): void {
+    this.burstDeadline = deadline;
+    this.burstInstrLimit = instrLimit;
     let block = this.blockAt(this.eip);
     while (block !== null) {
       const insns = block.insns;
@@ -1082,9 +1087,9 @@ export class Cpu implements LazyFlagState {
       try {
         const compiled = block.compiled;
         if (compiled !== null) {
-          this.blockPos = 0;
+          // The compiled block counts its last instruction itself (it may run itself again: repeatBlock).
           try {
-            compiled(this);
+            compiled(this, block);
           } finally {
             k = this.blockPos;
           }
@@ -1100,6 +1105,8 @@ export class Cpu implements LazyFlagState {
           const i = insns[last]!;
           this.eip = (startEip + block.length) | 0;
           i.exec(this, i);
+          this.cycles += i.cost;
+          this.instret++;
         }
       } catch (signal) {
         let at = k;
@@ -1112,18 +1119,13 @@ export class Cpu implements LazyFlagState {
         this.onSignal(signal);
         return;
       }
-      this.cycles += insns[last]!.cost;
-      this.instret++;
-      if (this.stopRequest !== null || this.halted || this.interruptShadow || this.nmiPending || this.vmxPollEvents)
-        return;
-      if (this.fl & IF && this.pic !== null && this.pic.hasInterrupt()) return;
-      if (this.fl & TF) return; // POPF or IRET set TF: single-step from the next instruction on
+      if (!this.mayChain()) return;
       // Follow the successor link if it is still valid, else look the block up.
       const eip = this.eip;
-      const epoch = this.tlb.epoch;
-      if (block.linkEpoch === epoch && block.linkEip0 === eip) block = block.link0;
-      else if (block.linkEpoch === epoch && block.linkEip1 === eip) block = block.link1;
+      const linked = this.linkedBlock(block, eip);
+      if (linked !== null) block = linked;
       else {
+        const epoch = this.tlb.epoch;
         const next = this.blockAt(eip);
         if (next === null) return;
         if (block.linkEpoch !== epoch) {
@@ -1138,6 +1140,36 @@ export class Cpu implements LazyFlagState {
         block = next;
       }
     }
+  }
+
+  /** Whether the burst may go on to the next block: nothing needs the outer loop (a stop, HLT, an event). */
+  private mayChain(): boolean {
+    if (this.stopRequest !== null || this.halted || this.interruptShadow || this.nmiPending || this.vmxPollEvents)
+      return false;
+    if (this.fl & IF && this.pic !== null && this.pic.hasInterrupt()) return false;
+    return (this.fl & TF) === 0; // POPF or IRET set TF: single-step from the next instruction on
+  }
+
+  /** The block's still-valid successor link for EIP, or null. */
+  private linkedBlock(block: Block, eip: number): Block | null {
+    if (block.linkEpoch !== this.tlb.epoch) return null;
+    if (block.linkEip0 === eip) return block.link0;
+    if (block.linkEip1 === eip) return block.link1;
+    return null;
+  }
+
+  /**
+   * Called by a compiled block that has just branched back to its own start: true if it may run again
+   * at once, which is exactly when burst() would chain to it and run it whole (its link to itself is
+   * valid, and neither the budget nor an event stops it).
+   */
+  repeatBlock(block: Block): boolean {
+    return (
+      this.mayChain() &&
+      this.linkedBlock(block, this.eip) === block &&
+      this.cycles + block.cost < Math.min(this.burstDeadline, this.nextEventCycle) &&
+      this.instret + block.insns.length <= this.burstInstrLimit
+    );
   }
 
   /** One block with every per-instruction check (hooks, breakpoints, exact event timing, budgets). */

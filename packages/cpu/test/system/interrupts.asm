@@ -159,6 +159,24 @@ int_ring3:
     jb .spin
     int 0x80
 
+; A tight loop, one block branching to itself (compiled blocks run it inside one function), with a tick
+; every ~50000 cycles: each tick is taken between two of its instructions, EBX counting iterations.
+int_timer_loop:
+    START
+    SET_GATE 0x20, irq0, INT_GATE
+    mov dword [TICK_MAX], 8
+    mov ecx, 20
+    call timer_init
+    xor ebx, ebx
+    sti
+.loop:
+    add ebx, 1
+    mov [SCRATCH + 0x200], ebx
+    cmp dword [TICKS], 8
+    jb .loop
+    cli
+    DONE
+
 ; IRQ0 through a not-present gate: #NP with error code 0x20 * 8 + 2 + 1 (IDT, EXT).
 int_np_gate:
     START
