@@ -1074,8 +1074,7 @@ export class Cpu implements LazyFlagState {
     while (block !== null) {
       const insns = block.insns;
       const n = insns.length;
-      // nextEventCycle moves when the guest programs a timer inside the burst (OUT to the PIT).
-      if (this.cycles + block.cost >= Math.min(deadline, this.nextEventCycle) || this.instret + n > instrLimit) {
+      if (!this.blockFits(block)) {
         this.runBlockStepwise(instrLimit - this.instret, deadline);
         return;
       }
@@ -1164,9 +1163,13 @@ export class Cpu implements LazyFlagState {
    * valid, and neither the budget nor an event stops it).
    */
   repeatBlock(block: Block): boolean {
+    return this.mayChain() && this.linkedBlock(block, this.eip) === block && this.blockFits(block);
+  }
+
+  /** Whether the whole block fits in the burst's budget: the next event is not due before its end. */
+  blockFits(block: Block): boolean {
+    // nextEventCycle moves when the guest programs a timer inside the burst (OUT to the PIT).
     return (
-      this.mayChain() &&
-      this.linkedBlock(block, this.eip) === block &&
       this.cycles + block.cost < Math.min(this.burstDeadline, this.nextEventCycle) &&
       this.instret + block.insns.length <= this.burstInstrLimit
     );

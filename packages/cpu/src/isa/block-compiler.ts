@@ -74,9 +74,15 @@ export function blockSource(block: Block): string {
   const body: string[] = [];
   let storedPos = -1; // the blockPos value known to be stored, -1 if none
   let mayBeStale = false; // a store since the last check may have overwritten the block
+  const inlined = insns.map(inlineCode);
+  // Register-only code: it cannot fault, touch memory or devices, so nothing but the clock changes
+  // what the run loop decides between two of its runs.
+  const registerOnly = inlined.every((i) => i !== null && !i.mayFault);
+  // The last instruction is counted with the others when it can neither fault nor read the clock.
+  const countAtEnd = inlined[last] !== null && !inlined[last]!.mayFault;
   for (let k = 0; k < n; k++) {
     const insn = insns[k]!;
-    const inline = inlineCode(insn);
+    const inline = inlined[k]!;
     if (inline !== null && mayBeStale) {
       // A handler call checks by itself (a stale instruction's handler raises RESTART); inline code cannot.
       body.push(`if (b.stale) { c.blockPos = ${k}; throw RESTART; }`);
@@ -84,7 +90,7 @@ export function blockSource(block: Block): string {
       mayBeStale = false;
     }
     if (k === last) {
-      if (last > 0) body.push(`c.cycles += ${block.costBefore[last]}; c.instret += ${last};`);
+      if (last > 0 && !countAtEnd) body.push(`c.cycles += ${block.costBefore[last]}; c.instret += ${last};`);
       body.push(`c.eip = (s + ${block.length}) | 0;`);
     }
     // blockPos === n: the last instruction, with the earlier ones already counted.
@@ -103,8 +109,14 @@ export function blockSource(block: Block): string {
       mayBeStale = true;
     }
   }
-  body.push(`c.cycles += ${insns[last]!.cost}; c.instret++;`);
+  if (countAtEnd) body.push(`c.cycles += ${block.cost}; c.instret += ${n};`);
+  else body.push(`c.cycles += ${insns[last]!.cost}; c.instret++;`);
   const prologue = ["const s = c.eip;", "const r = c.regs;"];
   if (!loop) return [...prologue, ...body].join("\n");
-  return [...prologue, "for (;;) {", ...body, "if (c.eip !== s || !c.repeatBlock(b)) return;", "}"].join("\n");
+  if (!registerOnly) {
+    return [...prologue, "for (;;) {", ...body, "if (c.eip !== s || !c.repeatBlock(b)) return;", "}"].join("\n");
+  }
+  // Once the run loop would repeat the block, only its budget can change that.
+  const again = "if (c.eip !== s || !(repeating ? c.blockFits(b) : (repeating = c.repeatBlock(b)))) return;";
+  return [...prologue, "let repeating = false;", "for (;;) {", ...body, again, "}"].join("\n");
 }
