@@ -1,12 +1,17 @@
-// JavaScript source of the hottest 32-bit handlers, for compiled blocks (isa/block-compiler.ts). Each
-// inliner mirrors one handler of alu.ts, alu32.ts, move.ts or control.ts with the decoded instance's
-// fields as constants, calling the same Cpu methods in the same order, so the state it leaves is the
-// handler's to the bit (test/inline.test.ts runs both on random states). Other operand sizes get null:
-// the compiled block calls the handler.
+// JavaScript source of the hottest handlers, for compiled blocks (isa/block-compiler.ts). Each inliner
+// mirrors one handler of alu.ts, alu32.ts, move.ts or control.ts with the decoded instance's fields as
+// constants, calling the same Cpu methods in the same order, so the state it leaves is the handler's to
+// the bit (inline.test.ts runs both on random states). An inliner may return null: the compiled block
+// then calls the handler.
 
 import { REG8_BYTE, ZERO_REG } from "../cpu/registers.js";
 import type { Insn } from "../isa/insn.js";
 import type { InlineCode, Inliner } from "../isa/types.js";
+import { type CountSource, shift } from "./alu.js";
+import { maskOf } from "./operands.js";
+
+/** Functions the inline code calls as H.name (passed to every compiled block). */
+export const INLINE_HELPERS = { shift };
 
 const CMP = 7;
 
@@ -29,15 +34,47 @@ function only32(emit: (i: Insn) => InlineCode | null): Inliner {
   return (i) => (i.opsize === 32 ? emit(i) : null);
 }
 
-/** The 32-bit E operand read as readE(c, i, 32) does (unsigned). */
-function readE32(i: Insn): { code: string; memory: boolean } {
-  return i.mod === 3
-    ? { code: `(r[${i.rm}] >>> 0)`, memory: false }
-    : { code: `(c.read32(${ea(i)}) >>> 0)`, memory: true };
+// Operand access as operands.ts does it (getReg/setReg/readMem/writeMem), by width.
+/** getReg(c, n, bits): unsigned. */
+function regRead(n: number, bits: number): string {
+  return bits === 32 ? `(r[${n}] >>> 0)` : bits === 16 ? `c.regs16[${n << 1}]` : `c.regs8[${REG8_BYTE[n]}]`;
+}
+/** What setReg(c, n, v, bits) assigns to. */
+function regSlot(n: number, bits: number): string {
+  return bits === 32 ? `r[${n}]` : bits === 16 ? `c.regs16[${n << 1}]` : `c.regs8[${REG8_BYTE[n]}]`;
+}
+/** readMem(c, a, bits): unsigned. */
+function memRead(a: string, bits: number): string {
+  return bits === 32 ? `(c.read32(${a}) >>> 0)` : `c.read${bits}(${a})`;
+}
+/** writeMem(c, a, v, bits). */
+function memWrite(a: string, v: string, bits: number): string {
+  return `c.write${bits}(${a}, ${v});`;
+}
+/** readE(c, i, bits). */
+function readE(i: Insn, bits: number): { code: string; memory: boolean } {
+  return i.mod === 3 ? { code: regRead(i.rm, bits), memory: false } : { code: memRead(ea(i), bits), memory: true };
+}
+/** writeE(c, i, v, bits) (the value expression is evaluated first). */
+function writeE(i: Insn, v: string, bits: number): InlineCode {
+  return i.mod === 3 ? registerOnly(`${regSlot(i.rm, bits)} = ${v};`) : writes(memWrite(ea(i), v, bits));
+}
+/** Code reading the E operand: may fault when it is in memory. */
+const readingE = (e: { memory: boolean }, code: string): InlineCode => (e.memory ? reads(code) : registerOnly(code));
+/** Read-modify-write of the E operand: `update` maps the old value's expression to the new one. */
+function updateE(i: Insn, bits: number, update: (old: string) => string): InlineCode {
+  if (i.mod === 3) return registerOnly(`${regSlot(i.rm, bits)} = ${update(regRead(i.rm, bits))};`);
+  return writes(`{ const a = ${ea(i)}; ${memWrite("a", update(memRead("a", bits)), bits)} }`);
 }
 
-/** The flag-recording form of an ALU operation on two int32 operands: alu32.ts's choice of Cpu method. */
-function aluCall(op: number, a: string, b: string): string {
+/** The operand width of a form: fixed (8-bit rows) or the instruction's operand size. */
+const width = (i: Insn, bits: number | undefined): number => bits ?? i.opsize;
+
+// ---- ADD OR ADC SBB AND SUB XOR CMP ----
+// 32-bit forms mirror alu32.ts (Cpu.add32/sub32/logic32); 8- and 16-bit ones alu.ts (Cpu.arith).
+
+/** The flag-recording form of a 32-bit ALU operation on two int32 operands: alu32.ts's choice of Cpu method. */
+function alu32Call(op: number, a: string, b: string): string {
   switch (op) {
     case 0:
       return `c.add32(${a}, ${b})`;
@@ -55,99 +92,178 @@ function aluCall(op: number, a: string, b: string): string {
   }
 }
 
-/** op E, src (ALU32_EG and ALU32_EIMM). */
-function aluE(op: number, i: Insn, src: string): InlineCode {
+/** op E, src at 32 bits (ALU32_EG and ALU32_EIMM). */
+function alu32E(op: number, i: Insn, src: string): InlineCode {
   if (i.mod === 3) {
-    const call = aluCall(op, `r[${i.rm}]`, src);
+    const call = alu32Call(op, `r[${i.rm}]`, src);
     return registerOnly(op === CMP ? `${call};` : `r[${i.rm}] = ${call};`);
   }
-  if (op === CMP) return reads(`${aluCall(op, `c.read32(${ea(i)})`, src)};`);
-  return writes(`{ const a = ${ea(i)}; c.write32(a, ${aluCall(op, "c.read32(a)", src)}); }`);
+  if (op === CMP) return reads(`${alu32Call(op, `c.read32(${ea(i)})`, src)};`);
+  return writes(`{ const a = ${ea(i)}; c.write32(a, ${alu32Call(op, "c.read32(a)", src)}); }`);
 }
 
-export function inlineAluEG(op: number): Inliner {
-  return only32((i) => aluE(op, i, `r[${i.reg}]`));
+/** op E, src at 8 or 16 bits (aluEG and aluEImm of alu.ts). */
+function aluE(op: number, i: Insn, bits: number, src: string): InlineCode {
+  if (op !== CMP) return updateE(i, bits, (old) => `c.arith(${op}, ${old}, ${src}, ${bits})`);
+  const e = readE(i, bits);
+  return readingE(e, `c.arith(${op}, ${e.code}, ${src}, ${bits});`);
 }
 
-export function inlineAluEImm(op: number): Inliner {
-  return only32((i) => aluE(op, i, String(i.imm)));
+/** op E, G. `bits` for the byte forms; else the operand size. */
+export function inlineAluEG(op: number, bits?: number): Inliner {
+  return (i) => {
+    const w = width(i, bits);
+    return w === 32 ? alu32E(op, i, `r[${i.reg}]`) : aluE(op, i, w, regRead(i.reg, w));
+  };
 }
 
-/** op G, E (ALU32_GE): the source is read before the destination register. */
-export function inlineAluGE(op: number): Inliner {
-  return only32((i) => {
-    const call = aluCall(op, `r[${i.reg}]`, "v");
-    const store = op === CMP ? `${call};` : `r[${i.reg}] = ${call};`;
-    if (i.mod === 3) return registerOnly(`{ const v = r[${i.rm}]; ${store} }`);
-    return reads(`{ const v = c.read32(${ea(i)}); ${store} }`);
-  });
+/** op E, imm (80, 81, 83). */
+export function inlineAluEImm(op: number, bits?: number): Inliner {
+  return (i) => {
+    const w = width(i, bits);
+    return w === 32 ? alu32E(op, i, String(i.imm)) : aluE(op, i, w, String(i.imm));
+  };
 }
 
-/** op EAX, imm (aluAccImm through Cpu.arith). */
-export function inlineAluAccImm(op: number): Inliner {
-  return only32((i) => {
-    const call = `c.arith(${op}, r[0] >>> 0, ${i.imm}, 32)`;
-    return registerOnly(op === CMP ? `${call};` : `r[0] = ${call};`);
-  });
+/** op G, E: at 32 bits the source is read before the destination register (ALU32_GE), else after (aluGE). */
+export function inlineAluGE(op: number, bits?: number): Inliner {
+  return (i) => {
+    const w = width(i, bits);
+    const e = readE(i, w);
+    if (w !== 32) {
+      const call = `c.arith(${op}, ${regRead(i.reg, w)}, ${e.code}, ${w})`;
+      return readingE(e, op === CMP ? `${call};` : `${regSlot(i.reg, w)} = ${call};`);
+    }
+    const call = alu32Call(op, `r[${i.reg}]`, "v");
+    const src = i.mod === 3 ? `r[${i.rm}]` : `c.read32(${ea(i)})`;
+    return readingE(e, `{ const v = ${src}; ${op === CMP ? `${call};` : `r[${i.reg}] = ${call};`} }`);
+  };
 }
 
-/** TEST E, G / TEST E, imm / TEST EAX, imm: Cpu.arith with AND, result dropped. */
-export const inlineTestEG: Inliner = only32((i) => {
-  const e = readE32(i);
-  const code = `c.arith(4, ${e.code}, r[${i.reg}] >>> 0, 32);`;
-  return e.memory ? reads(code) : registerOnly(code);
-});
+/** op AL/AX/EAX, imm (aluAccImm through Cpu.arith). */
+export function inlineAluAccImm(op: number, bits?: number): Inliner {
+  return (i) => {
+    const w = width(i, bits);
+    const call = `c.arith(${op}, ${regRead(0, w)}, ${i.imm}, ${w})`;
+    return registerOnly(op === CMP ? `${call};` : `${regSlot(0, w)} = ${call};`);
+  };
+}
 
-export const inlineTestEImm: Inliner = only32((i) => {
-  const e = readE32(i);
-  const code = `c.arith(4, ${e.code}, ${i.imm}, 32);`;
-  return e.memory ? reads(code) : registerOnly(code);
-});
+/** TEST E, G / TEST E, imm / TEST accumulator, imm: Cpu.arith with AND, result dropped. */
+export function inlineTestEG(bits?: number): Inliner {
+  return (i) => {
+    const w = width(i, bits);
+    const e = readE(i, w);
+    return readingE(e, `c.arith(4, ${e.code}, ${regRead(i.reg, w)}, ${w});`);
+  };
+}
 
-export const inlineTestAccImm: Inliner = only32((i) => registerOnly(`c.arith(4, r[0] >>> 0, ${i.imm}, 32);`));
+export function inlineTestEImm(bits?: number): Inliner {
+  return (i) => {
+    const w = width(i, bits);
+    const e = readE(i, w);
+    return readingE(e, `c.arith(4, ${e.code}, ${i.imm}, ${w});`);
+  };
+}
 
-/** INC/DEC r32 (40+r / 48+r): Cpu.incDec32. */
+export function inlineTestAccImm(bits?: number): Inliner {
+  return (i) => {
+    const w = width(i, bits);
+    return registerOnly(`c.arith(4, ${regRead(0, w)}, ${i.imm}, ${w});`);
+  };
+}
+
+// ---- INC DEC NOT NEG ----
+
+/** INC/DEC of the register in the opcode (40+r / 48+r): Cpu.incDec32 at 32 bits, else Cpu.incDec. */
 export function inlineIncDecZ(delta: number): Inliner {
-  return only32((i) => registerOnly(`r[${i.reg}] = c.incDec32(r[${i.reg}], ${delta});`));
+  return (i) => {
+    if (i.opsize === 32) return registerOnly(`r[${i.reg}] = c.incDec32(r[${i.reg}], ${delta});`);
+    return registerOnly(`${regSlot(i.reg, 16)} = c.incDec(${regRead(i.reg, 16)}, ${delta}, 16);`);
+  };
 }
 
-/** INC/DEC r/m32 (FF /0, /1): Cpu.incDec. */
-export function inlineIncDecE(delta: number): Inliner {
-  return only32((i) => {
-    if (i.mod === 3) return registerOnly(`r[${i.rm}] = c.incDec(r[${i.rm}] >>> 0, ${delta}, 32);`);
-    return writes(`{ const a = ${ea(i)}; c.write32(a, c.incDec(c.read32(a) >>> 0, ${delta}, 32)); }`);
-  });
+/** INC/DEC r/m (FE/FF /0, /1): Cpu.incDec. */
+export function inlineIncDecE(delta: number, bits?: number): Inliner {
+  return (i) => {
+    const w = width(i, bits);
+    return updateE(i, w, (old) => `c.incDec(${old}, ${delta}, ${w})`);
+  };
+}
+
+export function inlineNot(bits?: number): Inliner {
+  return (i) => {
+    const w = width(i, bits);
+    return updateE(i, w, (old) => `~${old} & ${maskOf(w)}`);
+  };
+}
+
+export function inlineNeg(bits?: number): Inliner {
+  return (i) => {
+    const w = width(i, bits);
+    return updateE(i, w, (old) => `c.arith(5, 0, ${old}, ${w})`);
+  };
+}
+
+// ---- shifts and rotates: the count is a constant (1, imm8) or CL; the work is alu.ts's shift() ----
+
+export function inlineShift(op: number, count: CountSource, bits?: number): Inliner {
+  return (i) => {
+    const w = width(i, bits);
+    const call = (v: string, n: string) => `H.shift(c, ${op}, ${v}, ${n}, ${w})`;
+    if (count === "CL") {
+      // The count is read first, and a zero count leaves the operand (and the flags) alone.
+      if (i.mod === 3) {
+        const slot = regSlot(i.rm, w);
+        return registerOnly(`{ const n = c.regs8[4] & 0x1f; if (n !== 0) ${slot} = ${call(regRead(i.rm, w), "n")}; }`);
+      }
+      const body = `const n = c.regs8[4] & 0x1f; const a = ${ea(i)}; const v = ${memRead("a", w)};`;
+      return writes(`{ ${body} if (n !== 0) ${memWrite("a", call("v", "n"), w)} }`);
+    }
+    const n = (count === "1" ? 1 : i.imm) & 0x1f;
+    if (n === 0) return i.mod === 3 ? registerOnly("") : reads(`${memRead(ea(i), w)};`);
+    return updateE(i, w, (old) => call(old, String(n)));
+  };
 }
 
 // ---- data movement ----
 
-export const inlineMovEG: Inliner = only32((i) =>
-  i.mod === 3 ? registerOnly(`r[${i.rm}] = r[${i.reg}];`) : writes(`c.write32(${ea(i)}, r[${i.reg}]);`),
-);
+export function inlineMovEG(bits?: number): Inliner {
+  return (i) => {
+    const w = width(i, bits);
+    return writeE(i, w === 32 ? `r[${i.reg}]` : regRead(i.reg, w), w);
+  };
+}
 
-export const inlineMovGE: Inliner = only32((i) =>
-  i.mod === 3 ? registerOnly(`r[${i.reg}] = r[${i.rm}];`) : reads(`r[${i.reg}] = c.read32(${ea(i)});`),
-);
+export function inlineMovGE(bits?: number): Inliner {
+  return (i) => {
+    const w = width(i, bits);
+    // movGE(32) reads the register or memory as int32, the other widths through readE.
+    const e = w === 32 && i.mod === 3 ? { code: `r[${i.rm}]`, memory: false } : readE(i, w);
+    const src = w === 32 && i.mod !== 3 ? `c.read32(${ea(i)})` : e.code;
+    return readingE(e, `${regSlot(i.reg, w)} = ${src};`);
+  };
+}
 
-export const inlineMovEImm: Inliner = only32((i) =>
-  i.mod === 3 ? registerOnly(`r[${i.rm}] = ${i.imm};`) : writes(`c.write32(${ea(i)}, ${i.imm});`),
-);
+export function inlineMovEImm(bits?: number): Inliner {
+  return (i) => writeE(i, String(i.imm), width(i, bits));
+}
 
-export const inlineMovZImm: Inliner = only32((i) => registerOnly(`r[${i.reg}] = ${i.imm};`));
+/** MOV reg, imm (B0+r / B8+r): the register is in insn.reg. */
+export function inlineMovZImm(bits?: number): Inliner {
+  return (i) => registerOnly(`${regSlot(i.reg, width(i, bits))} = ${i.imm};`);
+}
 
 export const inlineLea: Inliner = only32((i) => registerOnly(`r[${i.reg}] = ${ea(i)};`));
 
-/** MOVZX/MOVSX r32, r/m8 or r/m16. */
+/** MOVZX/MOVSX r16/32, r/m8 or r/m16. */
 export function inlineMovx(srcBits: number, signed: boolean): Inliner {
-  return only32((i) => {
-    let src: string;
-    if (i.mod === 3) src = srcBits === 8 ? `c.regs8[${REG8_BYTE[i.rm]}]` : `c.regs16[${i.rm << 1}]`;
-    else src = srcBits === 8 ? `c.read8(${ea(i)})` : `c.read16(${ea(i)})`;
+  return (i) => {
+    const e = readE(i, srcBits);
     const shift = 32 - srcBits;
-    const value = signed ? `((${src} << ${shift}) >> ${shift})` : src;
-    const code = `r[${i.reg}] = ${value};`;
-    return i.mod === 3 ? registerOnly(code) : reads(code);
-  });
+    const value = signed ? `((${e.code} << ${shift}) >> ${shift})` : e.code;
+    return readingE(e, `${regSlot(i.reg, i.opsize)} = ${value};`);
+  };
 }
 
 export const inlinePushZ: Inliner = only32((i) => writes(`c.push32(r[${i.reg}]);`));
@@ -185,9 +301,8 @@ export function inlineSetcc(cc: number): Inliner {
 
 /** CMOVcc r32, r/m32: the source is read (and may fault) whatever the condition. */
 export function inlineCmovcc(cc: number): Inliner {
-  return only32((i) => {
-    const e = readE32(i);
-    const code = `{ const v = ${e.code}; if (${condition(cc)}) r[${i.reg}] = v; }`;
-    return e.memory ? reads(code) : registerOnly(code);
-  });
+  return (i) => {
+    const e = readE(i, i.opsize);
+    return readingE(e, `{ const v = ${e.code}; if (${condition(cc)}) ${regSlot(i.reg, i.opsize)} = v; }`);
+  };
 }

@@ -10,6 +10,7 @@
 
 import type { Cpu } from "../cpu/cpu.js";
 import { RESTART } from "../cpu/fault.js";
+import { INLINE_HELPERS } from "../exec/inline.js";
 import type { Block } from "./block-cache.js";
 import type { Insn } from "./insn.js";
 import type { Handler, InlineCode } from "./types.js";
@@ -31,7 +32,8 @@ export function compileBlock(block: Block): CompiledBlock {
   let fn = bySource.get(source);
   if (fn === undefined) {
     if (bySource.size >= MAX_FUNCTIONS) bySource.clear();
-    fn = new Function("RESTART", `return function block(c, b) {\n${source}\n};`)(RESTART) as CompiledBlock;
+    const factory = new Function("RESTART", "H", `return function block(c, b) {\n${source}\n};`);
+    fn = factory(RESTART, INLINE_HELPERS) as CompiledBlock;
     bySource.set(source, fn);
   }
   return fn;
