@@ -7,11 +7,13 @@
 import { REG8_BYTE, ZERO_REG } from "../cpu/registers.js";
 import type { Insn } from "../isa/insn.js";
 import type { InlineCode, Inliner } from "../isa/types.js";
-import { type CountSource, shift } from "./alu.js";
+import { type CountSource, rcl, rcr, rol, ror, sar, shl, shr } from "./alu.js";
 import { maskOf } from "./operands.js";
 
 /** Functions the inline code calls as H.name (passed to every compiled block). */
-export const INLINE_HELPERS = { shift };
+export const INLINE_HELPERS = { rol, ror, rcl, rcr, shl, shr, sar };
+/** INLINE_HELPERS' names of alu.ts's SHIFTS, by group-2 /digit. */
+const SHIFT_NAMES = ["rol", "ror", "rcl", "rcr", "shl", "shr", "shl", "sar"] as const;
 
 const CMP = 7;
 
@@ -205,12 +207,12 @@ export function inlineNeg(bits?: number): Inliner {
   };
 }
 
-// ---- shifts and rotates: the count is a constant (1, imm8) or CL; the work is alu.ts's shift() ----
+// ---- shifts and rotates: the count is a constant (1, imm8) or CL; the work is alu.ts's SHIFTS ----
 
 export function inlineShift(op: number, count: CountSource, bits?: number): Inliner {
   return (i) => {
     const w = width(i, bits);
-    const call = (v: string, n: string) => `H.shift(c, ${op}, ${v}, ${n}, ${w})`;
+    const call = (v: string, n: string) => `H.${SHIFT_NAMES[op]}(c, ${v}, ${n}, ${w})`;
     if (count === "CL") {
       // The count is read first, and a zero count leaves the operand (and the flags) alone.
       if (i.mod === 3) {
