@@ -1083,15 +1083,12 @@ export class Cpu implements LazyFlagState {
       // k = index of the running instruction; k === n once the cycles and count of instructions
       // 0..last-1 have been added, just before the last one runs (it may read the clock: RDTSC, the PIT).
       let k = 0;
+      const compiled = block.compiled;
       try {
-        const compiled = block.compiled;
         if (compiled !== null) {
-          // The compiled block counts its last instruction itself (it may run itself again: repeatBlock).
-          try {
-            compiled(this, block);
-          } finally {
-            k = this.blockPos;
-          }
+          // The compiled block counts its last instruction itself (it may run itself again: repeatBlock)
+          // and keeps k in blockPos.
+          compiled(this, block);
         } else {
           if (++block.runs >= COMPILE_THRESHOLD) block.compiled = compileBlock(block);
           for (; k < last; k++) {
@@ -1108,6 +1105,7 @@ export class Cpu implements LazyFlagState {
           this.instret++;
         }
       } catch (signal) {
+        if (compiled !== null) k = this.blockPos;
         let at = k;
         if (k === n) at = last;
         else {
