@@ -68,14 +68,14 @@ describe("compiled blocks run exactly like single steps", () => {
 
 describe("loops inside one compiled block", () => {
   it("take each timer interrupt between two instructions", () => {
-    const r = new Run(program("interrupts.asm"), "int_timer_loop");
+    const r = new Run(program("blocks.asm"), "blocks_timer_loop");
     expect(r.stop).toEqual({ kind: "halt" });
     expect(r.u32(r.sym("TICKS"))).toBe(8);
     const counts = r.words(r.sym("TICK_EBX"), 8);
     // Thousands of iterations between ticks: the loop ran compiled, and each tick lands inside it.
     expect(counts[0]).toBeGreaterThan(1000);
     for (let k = 1; k < 8; k++) expect(counts[k]).toBeGreaterThan(counts[k - 1]! + 1000);
-    const loop = r.sym("int_timer_loop.loop");
+    const loop = r.sym("blocks_timer_loop.loop");
     for (const eip of r.words(r.sym("TICK_EIP"), 8)) expect(eip - loop).toBeLessThan(20);
   });
 
