@@ -227,6 +227,11 @@ export class Cpu implements LazyFlagState {
   private readonly tlbMask: number;
   /** TLB hits (kept on the CPU: the hot path bumps a field, not a nested object); tlb.stats.hits reads it. */
   tlbHits = 0;
+  /**
+   * Data accesses that took the slow path (a page walk, MMIO, a store into decoded code, a memory hook):
+   * the only way inline code in a compiled block can change what the run loop decides (see repeatBlock).
+   */
+  slowAccesses = 0;
   /** Address-space id of the current context (0 = root / no VPID); tags TLB entries. */
   asid = 0;
   private asidTag = 0;
@@ -819,6 +824,7 @@ export class Cpu implements LazyFlagState {
   }
 
   private readSlow(linear: number, size: number): number {
+    this.slowAccesses++;
     let v: number;
     if ((linear & 0xfff) + size > 0x1000) {
       // Page-crossing access: byte by byte, each byte translated (and faulting) on its own page.
@@ -850,6 +856,7 @@ export class Cpu implements LazyFlagState {
   }
 
   private writeSlow(linear: number, size: number, value: number): void {
+    this.slowAccesses++;
     if ((linear & 0xfff) + size > 0x1000) {
       // Check both pages before writing anything, so a fault leaves memory untouched.
       const first = this.translate(linear, ACCESS_WRITE);

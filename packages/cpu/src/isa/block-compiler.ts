@@ -77,9 +77,6 @@ export function blockSource(block: Block): string {
   let storedPos = -1; // the blockPos value known to be stored, -1 if none
   let mayBeStale = false; // a store since the last check may have overwritten the block
   const inlined = insns.map(inlineCode);
-  // Register-only code: it cannot fault, touch memory or devices, so nothing but the clock changes
-  // what the run loop decides between two of its runs.
-  const registerOnly = inlined.every((i) => i !== null && !i.mayFault);
   // The last instruction is counted with the others when it can neither fault nor read the clock.
   const countAtEnd = inlined[last] !== null && !inlined[last]!.mayFault;
   for (let k = 0; k < n; k++) {
@@ -115,10 +112,15 @@ export function blockSource(block: Block): string {
   else body.push(`c.cycles += ${insns[last]!.cost}; c.instret++;`);
   const prologue = ["const s = c.eip;", "const r = c.regs;"];
   if (!loop) return [...prologue, ...body].join("\n");
-  if (!registerOnly) {
+  if (inlined.some((i) => i === null)) {
     return [...prologue, "for (;;) {", ...body, "if (c.eip !== s || !c.repeatBlock(b)) return;", "}"].join("\n");
   }
-  // Once the run loop would repeat the block, only its budget can change that.
-  const again = "if (c.eip !== s || !(repeating ? c.blockFits(b) : (repeating = c.repeatBlock(b)))) return;";
-  return [...prologue, "let repeating = false;", "for (;;) {", ...body, again, "}"].join("\n");
+  // Inline code changes what the run loop decides between two runs of the block only through the clock
+  // or a slow memory access: without one since the last full check, the budget is all there is to check.
+  const again = [
+    "if (c.eip !== s) return;",
+    "if (c.slowAccesses === checked ? !c.blockFits(b) : !c.repeatBlock(b)) return;",
+    "checked = c.slowAccesses;",
+  ];
+  return [...prologue, "let checked = -1;", "for (;;) {", ...body, ...again, "}"].join("\n");
 }
