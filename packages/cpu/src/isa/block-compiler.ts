@@ -68,7 +68,7 @@ function loopsToItself(block: Block): boolean {
  * clock and the count include every earlier instruction by then (it may read them: RDTSC, the PIT),
  * exactly as the interpretive loop does.
  */
-export function blockSource(block: Block): string {
+function blockSource(block: Block): string {
   const insns = block.insns;
   const n = insns.length;
   const last = n - 1;
