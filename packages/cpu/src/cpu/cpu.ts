@@ -238,6 +238,11 @@ export class Cpu implements LazyFlagState {
   private readonly tlbMask: number;
   /** TLB hits (kept on the CPU: the hot path bumps a field, not a nested object); tlb.stats.hits reads it. */
   tlbHits = 0;
+  /**
+   * Data accesses that took the slow path (a page walk, MMIO, a store into decoded code, a memory hook):
+   * the only way inline code in a compiled block can change what the run loop decides (see repeatBlock).
+   */
+  slowAccesses = 0;
   /** Address-space id of the current context (0 = root / no VPID); tags TLB entries. */
   asid = 0;
   private asidTag = 0;
@@ -301,6 +306,9 @@ export class Cpu implements LazyFlagState {
   blockEip = 0;
   /** Index of the instruction a compiled block is executing (which one faulted). */
   blockPos = 0;
+  /** The running burst's cycle deadline and instruction limit (see burst and repeatBlock). */
+  private burstDeadline = 0;
+  private burstInstrLimit = 0;
 
   constructor(
     mem: PhysicalMemory,
@@ -834,6 +842,7 @@ export class Cpu implements LazyFlagState {
   }
 
   private readSlow(linear: number, size: number): number {
+    this.slowAccesses++;
     let v: number;
     if ((linear & 0xfff) + size > 0x1000) {
       // Page-crossing access: byte by byte, each byte translated (and faulting) on its own page.
@@ -865,6 +874,7 @@ export class Cpu implements LazyFlagState {
   }
 
   private writeSlow(linear: number, size: number, value: number): void {
+    this.slowAccesses++;
     if ((linear & 0xfff) + size > 0x1000) {
       // Check both pages before writing anything, so a fault leaves memory untouched.
       const first = this.translate(linear, ACCESS_WRITE);
@@ -1087,12 +1097,13 @@ export class Cpu implements LazyFlagState {
    * a fault mid-block recovers it from the instruction's offset.
    */
   private burst(deadline: number, instrLimit: number): void {
+    this.burstDeadline = deadline;
+    this.burstInstrLimit = instrLimit;
     let block = this.blockAt(this.eip);
     while (block !== null) {
       const insns = block.insns;
       const n = insns.length;
-      // nextEventCycle moves when the guest programs a timer inside the burst (OUT to the PIT).
-      if (this.cycles + block.cost >= Math.min(deadline, this.nextEventCycle) || this.instret + n > instrLimit) {
+      if (!this.blockFits(block)) {
         this.runBlockStepwise(instrLimit - this.instret, deadline);
         return;
       }
@@ -1101,15 +1112,12 @@ export class Cpu implements LazyFlagState {
       // k = index of the running instruction; k === n once the cycles and count of instructions
       // 0..last-1 have been added, just before the last one runs (it may read the clock: RDTSC, the PIT).
       let k = 0;
+      const compiled = block.compiled;
       try {
-        const compiled = block.compiled;
         if (compiled !== null) {
-          this.blockPos = 0;
-          try {
-            compiled(this);
-          } finally {
-            k = this.blockPos;
-          }
+          // The compiled block counts its last instruction itself (it may run itself again: repeatBlock)
+          // and keeps k in blockPos.
+          compiled(this, block);
         } else {
           if (++block.runs >= COMPILE_THRESHOLD) block.compiled = compileBlock(block);
           for (; k < last; k++) {
@@ -1122,8 +1130,11 @@ export class Cpu implements LazyFlagState {
           const i = insns[last]!;
           this.eip = (startEip + block.length) | 0;
           i.exec(this, i);
+          this.cycles += i.cost;
+          this.instret++;
         }
       } catch (signal) {
+        if (compiled !== null) k = this.blockPos;
         let at = k;
         if (k === n) at = last;
         else {
@@ -1134,18 +1145,13 @@ export class Cpu implements LazyFlagState {
         this.onSignal(signal);
         return;
       }
-      this.cycles += insns[last]!.cost;
-      this.instret++;
-      if (this.stopRequest !== null || this.halted || this.interruptShadow || this.nmiPending || this.vmxPollEvents)
-        return;
-      if (this.fl & IF && this.pic !== null && this.pic.hasInterrupt()) return;
-      if (this.fl & TF) return; // POPF or IRET set TF: single-step from the next instruction on
+      if (!this.mayChain()) return;
       // Follow the successor link if it is still valid, else look the block up.
       const eip = this.eip;
-      const epoch = this.tlb.epoch;
-      if (block.linkEpoch === epoch && block.linkEip0 === eip) block = block.link0;
-      else if (block.linkEpoch === epoch && block.linkEip1 === eip) block = block.link1;
+      const linked = this.linkedBlock(block, eip);
+      if (linked !== null) block = linked;
       else {
+        const epoch = this.tlb.epoch;
         const next = this.blockAt(eip);
         if (next === null) return;
         if (block.linkEpoch !== epoch) {
@@ -1160,6 +1166,40 @@ export class Cpu implements LazyFlagState {
         block = next;
       }
     }
+  }
+
+  /** Whether the burst may go on to the next block: nothing needs the outer loop (a stop, HLT, an event). */
+  private mayChain(): boolean {
+    if (this.stopRequest !== null || this.halted || this.interruptShadow || this.nmiPending || this.vmxPollEvents)
+      return false;
+    if (this.fl & IF && this.pic !== null && this.pic.hasInterrupt()) return false;
+    return (this.fl & TF) === 0; // POPF or IRET set TF: single-step from the next instruction on
+  }
+
+  /** The block's still-valid successor link for EIP, or null. */
+  private linkedBlock(block: Block, eip: number): Block | null {
+    if (block.linkEpoch !== this.tlb.epoch) return null;
+    if (block.linkEip0 === eip) return block.link0;
+    if (block.linkEip1 === eip) return block.link1;
+    return null;
+  }
+
+  /**
+   * Called by a compiled block that has just branched back to its own start: true if it may run again
+   * at once, which is exactly when burst() would chain to it and run it whole (its link to itself is
+   * valid, and neither the budget nor an event stops it).
+   */
+  repeatBlock(block: Block): boolean {
+    return this.mayChain() && this.linkedBlock(block, this.eip) === block && this.blockFits(block);
+  }
+
+  /** Whether the whole block fits in the burst's budget: the next event is not due before its end. */
+  blockFits(block: Block): boolean {
+    // nextEventCycle moves when the guest programs a timer inside the burst (OUT to the PIT).
+    return (
+      this.cycles + block.cost < Math.min(this.burstDeadline, this.nextEventCycle) &&
+      this.instret + block.insns.length <= this.burstInstrLimit
+    );
   }
 
   /** One block with every per-instruction check (hooks, breakpoints, exact event timing, budgets). */

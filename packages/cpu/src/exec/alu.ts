@@ -301,86 +301,100 @@ export function idivE(bits: number): Handler {
 export type CountSource = "1" | "CL" | "Ib";
 
 export function shiftE(op: number, bits: number, count: CountSource): Handler {
+  const shift = SHIFTS[op]!;
   return (c, i) => {
     const n = (count === "1" ? 1 : count === "CL" ? c.reg8(1) : i.imm) & 0x1f;
     if (i.mod === 3) {
       const v = getReg(c, i.rm, bits);
-      if (n !== 0) setReg(c, i.rm, shift(c, op, v, n, bits), bits);
+      if (n !== 0) setReg(c, i.rm, shift(c, v, n, bits), bits);
     } else {
       const a = c.ea(i);
       const v = readMem(c, a, bits);
-      if (n !== 0) writeMem(c, a, shift(c, op, v, n, bits), bits);
+      if (n !== 0) writeMem(c, a, shift(c, v, n, bits), bits);
     }
   };
 }
 
 /** One shift or rotate of a masked value by n (1-31); updates flags; returns the masked result. */
-export function shift(c: Cpu, op: number, v: number, n: number, bits: number): number {
+export type ShiftFunction = (c: Cpu, v: number, n: number, bits: number) => number;
+
+/** ROL: CF = new LSB; OF = MSB xor CF (defined for n = 1). */
+export function rol(c: Cpu, v: number, n: number, bits: number): number {
+  const k = n % bits;
+  const r = k === 0 ? v : ((v << k) | (v >>> (bits - k))) & maskOf(bits);
+  const cf = (r & 1) !== 0;
+  c.setCarryOverflow(cf, ((r >>> (bits - 1)) & 1) !== (cf ? 1 : 0));
+  return r >>> 0;
+}
+
+/** ROR: CF = new MSB; OF = xor of the two most significant bits. */
+export function ror(c: Cpu, v: number, n: number, bits: number): number {
+  const msb = bits - 1;
+  const k = n % bits;
+  const r = k === 0 ? v : ((v >>> k) | (v << (bits - k))) & maskOf(bits);
+  c.setCarryOverflow(((r >>> msb) & 1) !== 0, (((r >>> msb) ^ (r >>> (msb - 1))) & 1) !== 0);
+  return r >>> 0;
+}
+
+/** RCL / RCR through CF: a rotate of bits+1 bits. */
+function rotateThroughCarry(c: Cpu, left: boolean, v: number, n: number, bits: number): number {
   const mask = maskOf(bits);
   const msb = bits - 1;
-  switch (op) {
-    case 0: {
-      // ROL: CF = new LSB; OF = MSB xor CF (defined for n = 1)
-      const k = n % bits;
-      const r = k === 0 ? v : ((v << k) | (v >>> (bits - k))) & mask;
-      const cf = (r & 1) !== 0;
-      c.setCarryOverflow(cf, ((r >>> msb) & 1) !== (cf ? 1 : 0));
-      return r >>> 0;
-    }
-    case 1: {
-      // ROR: CF = new MSB; OF = xor of the two most significant bits
-      const k = n % bits;
-      const r = k === 0 ? v : ((v >>> k) | (v << (bits - k))) & mask;
-      c.setCarryOverflow(((r >>> msb) & 1) !== 0, (((r >>> msb) ^ (r >>> (msb - 1))) & 1) !== 0);
-      return r >>> 0;
-    }
-    case 2:
-    case 3: {
-      // RCL / RCR through CF: a rotate of bits+1 bits.
-      const k = n % (bits + 1);
-      let cf = c.getCF();
-      let r = v;
-      for (let j = 0; j < k; j++) {
-        if (op === 2) {
-          const out = (r >>> msb) & 1;
-          r = ((r << 1) | cf) & mask;
-          cf = out;
-        } else {
-          const out = r & 1;
-          r = ((r >>> 1) | (cf << msb)) & mask;
-          cf = out;
-        }
-      }
-      r >>>= 0;
-      const of = op === 2 ? ((r >>> msb) & 1) !== cf : (((r >>> msb) ^ (r >>> (msb - 1))) & 1) !== 0;
-      c.setCarryOverflow(cf !== 0, of);
-      return r;
-    }
-    case 4:
-    case 6: {
-      // SHL/SAL: CF = last bit shifted out; OF = MSB(result) xor CF
-      const r = n >= 32 ? 0 : (v << n) & mask;
-      const cf = n <= bits ? ((v >>> (bits - n)) & 1) !== 0 : false;
-      c.setResultFlags(r, bits, cf, ((r >>> msb) & 1) !== (cf ? 1 : 0));
-      return r >>> 0;
-    }
-    case 5: {
-      // SHR: CF = last bit shifted out; OF = MSB of the original operand
-      const r = v >>> n;
-      const cf = n <= bits ? ((v >>> (n - 1)) & 1) !== 0 : false;
-      c.setResultFlags(r, bits, cf, ((v >>> msb) & 1) !== 0);
-      return r >>> 0;
-    }
-    default: {
-      // SAR: arithmetic; OF = 0
-      const s = signExtend(v, bits);
-      const r = (s >> Math.min(n, 31)) & mask;
-      const cf = ((s >> Math.min(n - 1, 31)) & 1) !== 0;
-      c.setResultFlags(r, bits, cf, false);
-      return r >>> 0;
+  const k = n % (bits + 1);
+  let cf = c.getCF();
+  let r = v;
+  for (let j = 0; j < k; j++) {
+    if (left) {
+      const out = (r >>> msb) & 1;
+      r = ((r << 1) | cf) & mask;
+      cf = out;
+    } else {
+      const out = r & 1;
+      r = ((r >>> 1) | (cf << msb)) & mask;
+      cf = out;
     }
   }
+  r >>>= 0;
+  const of = left ? ((r >>> msb) & 1) !== cf : (((r >>> msb) ^ (r >>> (msb - 1))) & 1) !== 0;
+  c.setCarryOverflow(cf !== 0, of);
+  return r;
 }
+
+export function rcl(c: Cpu, v: number, n: number, bits: number): number {
+  return rotateThroughCarry(c, true, v, n, bits);
+}
+
+export function rcr(c: Cpu, v: number, n: number, bits: number): number {
+  return rotateThroughCarry(c, false, v, n, bits);
+}
+
+/** SHL/SAL: CF = last bit shifted out; OF = MSB(result) xor CF. */
+export function shl(c: Cpu, v: number, n: number, bits: number): number {
+  const r = n >= 32 ? 0 : (v << n) & maskOf(bits);
+  const cf = n <= bits ? ((v >>> (bits - n)) & 1) !== 0 : false;
+  c.setResultFlags(r, bits, cf, ((r >>> (bits - 1)) & 1) !== (cf ? 1 : 0));
+  return r >>> 0;
+}
+
+/** SHR: CF = last bit shifted out; OF = MSB of the original operand. */
+export function shr(c: Cpu, v: number, n: number, bits: number): number {
+  const r = v >>> n;
+  const cf = n <= bits ? ((v >>> (n - 1)) & 1) !== 0 : false;
+  c.setResultFlags(r, bits, cf, ((v >>> (bits - 1)) & 1) !== 0);
+  return r >>> 0;
+}
+
+/** SAR: arithmetic; OF = 0. */
+export function sar(c: Cpu, v: number, n: number, bits: number): number {
+  const s = signExtend(v, bits);
+  const r = (s >> Math.min(n, 31)) & maskOf(bits);
+  const cf = ((s >> Math.min(n - 1, 31)) & 1) !== 0;
+  c.setResultFlags(r, bits, cf, false);
+  return r >>> 0;
+}
+
+/** The shifts and rotates by group-2 /digit (/6 SAL is SHL). */
+export const SHIFTS: readonly ShiftFunction[] = [rol, ror, rcl, rcr, shl, shr, shl, sar];
 
 /** SHLD/SHRD E, G, count (0F A4/A5/AC/AD). */
 export function shiftDoubleE(left: boolean, bits: number, count: "CL" | "Ib"): Handler {

@@ -39,6 +39,8 @@ export interface Block {
   /** Times the block ran through the interpretive loop, and its compiled form once it is hot. */
   runs: number;
   compiled: CompiledBlock | null;
+  /** The block's bytes were overwritten: what is left of it must not run (compiled code checks this after stores). */
+  stale: boolean;
 }
 
 export class BlockCache {
@@ -124,6 +126,7 @@ export class BlockCache {
       link1: null,
       runs: 0,
       compiled: null,
+      stale: false,
     };
   }
 
@@ -141,6 +144,7 @@ export class BlockCache {
         // The block may be the one running (a store into its next instructions): what is left of it
         // must not run from the stale decode, so each instruction now restarts at its own EIP.
         for (const i of b.insns) i.exec = restartStale;
+        b.stale = true;
       }
       this.byPage.delete(page);
       this.cpu.tlb.setCodeFlag(page, false);

@@ -1,40 +1,126 @@
-// The block compiler: a block that has run often enough becomes one JavaScript function that calls
-// its instructions' handlers in sequence with the decoded instructions bound as constants. Each call
-// site then sees a single target, so the JIT can inline the handlers — the interpretive loop, the
-// array loads and the megamorphic dispatch disappear. Semantics are unchanged: the same handlers run,
-// and `cpu.blockPos` tells the run loop which instruction faulted.
+// The block compiler: a block that has run often enough becomes one JavaScript function. Instructions
+// whose table row has an inliner (exec/inline.ts) become their handler's body with the decoded fields
+// as constants; the others call their handler. Semantics are unchanged: the same Cpu methods run in
+// the same order, and `cpu.blockPos` tells the run loop which instruction faulted. A block that
+// branches back to its own start loops inside the function for as long as the run loop would have
+// chained it to itself (Cpu.repeatBlock).
+//
+// The generated source depends only on the instructions, so blocks with the same code (the same program
+// in another machine, or another copy of it) share one function, with the JIT's work on it.
 
 import type { Cpu } from "../cpu/cpu.js";
+import { RESTART } from "../cpu/fault.js";
+import { INLINE_HELPERS } from "../exec/inline.js";
 import type { Block } from "./block-cache.js";
+import type { Insn } from "./insn.js";
+import type { Handler, InlineCode } from "./types.js";
 
 /** Executions of a block before it is compiled. */
 export const COMPILE_THRESHOLD = 32;
 
-export type CompiledBlock = (cpu: Cpu) => void;
+export type CompiledBlock = (cpu: Cpu, block: Block) => void;
+
+/** Compiled functions by source. Bounded: dropped as a whole when full (blocks keep their functions). */
+const bySource = new Map<string, CompiledBlock>();
+const MAX_FUNCTIONS = 8192;
+
+/** A number per handler, written into the source so that blocks share a function only with the same handlers. */
+const handlerIds = new Map<Handler, number>();
+
+export function compileBlock(block: Block): CompiledBlock {
+  const source = blockSource(block);
+  let fn = bySource.get(source);
+  if (fn === undefined) {
+    if (bySource.size >= MAX_FUNCTIONS) bySource.clear();
+    const factory = new Function("RESTART", "H", `return function block(c, b) {\n${source}\n};`);
+    fn = factory(RESTART, INLINE_HELPERS) as CompiledBlock;
+    bySource.set(source, fn);
+  }
+  return fn;
+}
+
+/** The instruction's inline source, unless its handler is not the table's (a misplaced LOCK raises #UD). */
+export function inlineCode(i: Insn): InlineCode | null {
+  const def = i.def;
+  if (def.inline === undefined) return null;
+  const handler = typeof def.exec === "function" ? def.exec : i.opsize === 16 ? def.exec.w : def.exec.d;
+  return i.exec === handler ? def.inline(i) : null;
+}
+
+function handlerId(h: Handler): number {
+  let id = handlerIds.get(h);
+  if (id === undefined) {
+    id = handlerIds.size;
+    handlerIds.set(h, id);
+  }
+  return id;
+}
+
+/** Whether the block ends with a relative branch to its own first instruction. */
+function loopsToItself(block: Block): boolean {
+  const last = block.insns[block.insns.length - 1]!;
+  const relative = last.def.operands.includes("Jb") || last.def.operands.includes("Jz");
+  return relative && last.opsize === 32 && last.offset + last.len + last.imm === 0;
+}
 
 /**
- * Builds `function (c) { const s = c.eip; i0.exec(c, i0); c.blockPos = 1; ...; c.eip = s + len; iN.exec(c, iN); }`.
- * EIP is materialized only before the last instruction, exactly as the interpretive loop does.
+ * The body of `function block(c, b)`. EIP is materialized only before the last instruction, and the
+ * clock and the count include every earlier instruction by then (it may read them: RDTSC, the PIT),
+ * exactly as the interpretive loop does.
  */
-export function compileBlock(block: Block): CompiledBlock {
-  const n = block.insns.length;
-  const params: string[] = [];
-  const args: unknown[] = [];
-  const body: string[] = ["const s = c.eip;"];
+function blockSource(block: Block): string {
+  const insns = block.insns;
+  const n = insns.length;
+  const last = n - 1;
+  const loop = loopsToItself(block);
+  const body: string[] = [];
+  let storedPos = -1; // the blockPos value known to be stored, -1 if none
+  let mayBeStale = false; // a store since the last check may have overwritten the block
+  const inlined = insns.map(inlineCode);
+  // The last instruction is counted with the others when it can neither fault nor read the clock.
+  const countAtEnd = inlined[last] !== null && !inlined[last]!.mayFault;
   for (let k = 0; k < n; k++) {
-    const insn = block.insns[k]!;
-    params.push(`i${k}`);
-    args.push(insn);
-    if (k === n - 1) {
-      // The clock and the count include every earlier instruction before the last one runs.
-      body.push(`c.cycles += ${block.costBefore[n - 1]}; c.instret += ${n - 1}; c.blockPos = ${n};`);
+    const insn = insns[k]!;
+    const inline = inlined[k]!;
+    if (inline !== null && mayBeStale) {
+      // A handler call checks by itself (a stale instruction's handler raises RESTART); inline code cannot.
+      body.push(`if (b.stale) { c.blockPos = ${k}; throw RESTART; }`);
+      storedPos = k;
+      mayBeStale = false;
+    }
+    if (k === last) {
+      if (last > 0 && !countAtEnd) body.push(`c.cycles += ${block.costBefore[last]}; c.instret += ${last};`);
       body.push(`c.eip = (s + ${block.length}) | 0;`);
     }
-    // Through insn.exec (not a bound copy), so an instruction whose bytes were overwritten while its
-    // block runs still raises the restart signal (self-modifying code, block-cache.ts).
-    body.push(`i${k}.exec(c, i${k});`);
-    if (k < n - 1) body.push(`c.blockPos = ${k + 1};`);
+    // blockPos === n: the last instruction, with the earlier ones already counted.
+    const pos = k === last ? n : k;
+    if ((inline === null || inline.mayFault) && storedPos !== pos) {
+      body.push(`c.blockPos = ${pos};`);
+      storedPos = pos;
+    }
+    if (inline !== null) {
+      body.push(inline.code);
+      mayBeStale = inline.writes;
+    } else {
+      // Through insn.exec (not a copy), so an instruction whose bytes were overwritten while its block
+      // runs still raises the restart signal (self-modifying code, block-cache.ts).
+      body.push(`{ const i = b.insns[${k}]; i.exec(c, i); } // h${handlerId(insn.exec)}`);
+      mayBeStale = true;
+    }
   }
-  const factory = new Function(...params, `return function block(c) {\n${body.join("\n")}\n};`);
-  return factory(...args) as CompiledBlock;
+  if (countAtEnd) body.push(`c.cycles += ${block.cost}; c.instret += ${n};`);
+  else body.push(`c.cycles += ${insns[last]!.cost}; c.instret++;`);
+  const prologue = ["const s = c.eip;", "const r = c.regs;"];
+  if (!loop) return [...prologue, ...body].join("\n");
+  if (inlined.some((i) => i === null)) {
+    return [...prologue, "for (;;) {", ...body, "if (c.eip !== s || !c.repeatBlock(b)) return;", "}"].join("\n");
+  }
+  // Inline code changes what the run loop decides between two runs of the block only through the clock
+  // or a slow memory access: without one since the last full check, the budget is all there is to check.
+  const again = [
+    "if (c.eip !== s) return;",
+    "if (c.slowAccesses === checked ? !c.blockFits(b) : !c.repeatBlock(b)) return;",
+    "checked = c.slowAccesses;",
+  ];
+  return [...prologue, "let checked = -1;", "for (;;) {", ...body, ...again, "}"].join("\n");
 }

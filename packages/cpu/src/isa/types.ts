@@ -7,6 +7,22 @@ import type { Insn } from "./insn.js";
 /** An instruction's semantics: runs with cpu.eip already pointing past the instruction. */
 export type Handler = (cpu: Cpu, insn: Insn) => void;
 
+/**
+ * An instruction's semantics as JavaScript source, for the block compiler (block-compiler.ts): the
+ * handler's body with this decoded instance's fields (registers, displacement, immediate) as constants.
+ * It must leave exactly the state the handler leaves. Null: the compiled block calls the handler.
+ */
+export type Inliner = (insn: Insn) => InlineCode | null;
+
+export interface InlineCode {
+  /** Statements over `c` (the Cpu) and `r` (c.regs); EIP is as the handler would see it. */
+  code: string;
+  /** May raise a fault or a VM exit (memory operands): the block records which instruction runs first. */
+  mayFault: boolean;
+  /** May write memory, so the block itself may have been overwritten (self-modifying code). */
+  writes: boolean;
+}
+
 /** Handlers for the two operand sizes of a "v"/"z" form (w = 0x66 prefix, d = default 32-bit). */
 export interface SizedHandler {
   w: Handler;
@@ -109,6 +125,8 @@ export interface OpcodeDef {
   rep?: RepKind;
   /** Semantics. A SizedHandler for forms with v/z operands. */
   exec: Handler | SizedHandler;
+  /** JavaScript source of the semantics for compiled blocks (the hottest forms only). */
+  inline?: Inliner;
   /** Cost class in the cost model. */
   cost: CostClass;
   /** Ends a decoded block: control transfers, and anything that may change mode, paging or stop the run. */

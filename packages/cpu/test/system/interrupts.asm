@@ -2,71 +2,7 @@
 ; on the timer, the STI interrupt shadow, POPF (no shadow), interrupts taken at ring 3, and an IRQ
 ; reaching a not-present gate.
 %include "lib.inc"
-
-TICKS     equ SCRATCH               ; timer interrupts taken
-TICK_EIP  equ SCRATCH + 0x10        ; saved EIP of each (up to 16)
-TICK_CS   equ SCRATCH + 0x50        ; saved CS of each
-TICK_EBX  equ SCRATCH + 0x90        ; EBX when each was taken
-TICK_ESP  equ SCRATCH + 0xd0        ; handler ESP at entry
-TICK_MAX  equ SCRATCH + 4           ; mask IRQ0 after this many ticks (0 = never)
-PIT_DIVISOR equ 1193                ; about 1 kHz
-
-; Remaps the master PIC to 0x20 and the slave to 0x28, unmasks only IRQ0; programs PIT channel 0
-; for mode 2 with divisor ECX. Clobbers EAX.
-timer_init:
-    mov al, 0x11
-    out 0x20, al
-    out 0xa0, al
-    mov al, 0x20
-    out 0x21, al
-    mov al, 0x28
-    out 0xa1, al
-    mov al, 0x04
-    out 0x21, al
-    mov al, 0x02
-    out 0xa1, al
-    mov al, 0x01
-    out 0x21, al
-    out 0xa1, al
-    mov al, 0xff
-    out 0xa1, al
-    mov al, 0xfe
-    out 0x21, al
-    mov al, 0x34                    ; channel 0, LSB then MSB, mode 2, binary
-    out 0x43, al
-    mov al, cl
-    out 0x40, al
-    mov al, ch
-    out 0x40, al
-    ret
-
-; IRQ0: count, record the frame, EOI; masks IRQ0 once TICK_MAX ticks were taken.
-irq0:
-    push eax
-    push edx
-    mov edx, [TICKS]
-    cmp edx, 16
-    jae .counted
-    mov eax, [esp + 8]
-    mov [TICK_EIP + edx * 4], eax
-    mov eax, [esp + 12]
-    mov [TICK_CS + edx * 4], eax
-    mov [TICK_EBX + edx * 4], ebx
-    lea eax, [esp + 8]
-    mov [TICK_ESP + edx * 4], eax
-.counted:
-    inc edx
-    mov [TICKS], edx
-    cmp edx, [TICK_MAX]
-    jne .eoi
-    mov al, 0xff
-    out 0x21, al
-.eoi:
-    mov al, 0x20
-    out 0x20, al
-    pop edx
-    pop eax
-    iretd
+%include "timer.inc"
 
 ; Five timer ticks, each waking a HLT: the saved EIP is the instruction after the HLT.
 int_timer_hlt:

@@ -321,6 +321,26 @@ pg_triple:
     mov eax, [0x410000]
     int 0x80
 
+; A loop storing upwards (one block branching to itself) runs into the first page paging_identity leaves
+; unmapped (8 MiB): #PF at the store of the iteration that reaches it, after 200 whole iterations.
+pf_in_loop:
+    START
+    call paging_identity
+    call paging_on
+    RESUME .after
+    mov edi, 0x800000 - 4 * 200
+    xor eax, eax
+    xor ebx, ebx
+.loop:
+    add eax, 7
+.store:
+    mov [edi], eax
+    add edi, 4
+    inc ebx
+    jmp .loop
+.after:
+    DONE
+
 ; Code at the very end of a page (the next page is made not present by pg_straddle).
 align 4096
     times 4096 - 8 nop

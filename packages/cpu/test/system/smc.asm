@@ -69,3 +69,22 @@ smc_alias:
 .func:
     mov eax, 1
     ret
+
+; A loop (one block branching to itself) that, on its 100th iteration, stores into the ADD further down
+; its own block: the new immediate takes effect in that same iteration (100 * 1 + 100 * 5 = 600).
+smc_loop_own_block:
+    START
+    mov ecx, 200
+    mov esi, SCRATCH + 0x200        ; where the store goes on the other iterations
+    mov edi, .patch + 2             ; the imm8 of ADD EBX, imm8 (83 C3 ib)
+    xor ebx, ebx
+.top:
+    mov edx, esi
+    cmp ecx, 100
+    cmove edx, edi
+    mov byte [edx], 5
+.patch:
+    add ebx, strict byte 1
+    dec ecx
+    jnz .top
+    DONE

@@ -693,7 +693,7 @@ describe("interrupts", () => {
 });
 
 describe.skipIf(!hasNasm())("the programs themselves", () => {
-  it.each(["exceptions.asm", "privilege.asm", "paging.asm", "smc.asm", "string.asm", "interrupts.asm"])(
+  it.each(["exceptions.asm", "privilege.asm", "paging.asm", "smc.asm", "string.asm", "interrupts.asm", "blocks.asm"])(
     "%s: the project's assembler and NASM produce the same bytes and labels",
     (file) => {
       const ours = program(file);

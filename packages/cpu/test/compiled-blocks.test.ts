@@ -1,0 +1,97 @@
+// Compiled blocks (isa/block-compiler.ts, inlined instructions and loops inside one function) against
+// one instruction at a time: every system-test case and some C programs run both ways (an instruction
+// hook forces the single-step path) and must end in the same state, to the cycle: registers, EFLAGS,
+// instruction and cycle counts, TLB misses and walks, memory and the stop reason.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { examplePath, Machine } from "../src/index.js";
+import { frameOf, HERE, program, Run } from "./system/harness.js";
+
+function finalState(m: Machine, stop: unknown) {
+  const c = m.cpu;
+  return {
+    stop,
+    regs: c.snapshotRegisters(),
+    instret: c.instret,
+    cycles: c.cycles,
+    // TLB hits are left out: the single-step path looks each block up, the fast path follows links.
+    tlb: { misses: c.tlb.stats.misses, walkReferences: c.tlb.stats.walkReferences, flushes: c.tlb.stats.flushes },
+    console: m.consoleText(),
+  };
+}
+
+function stepwise(m: Machine): void {
+  m.cpu.hooks.instruction = () => undefined;
+}
+
+/** The cases of a system program: labels followed by START. */
+function cases(file: string): string[] {
+  const lines = readFileSync(join(HERE, file), "utf8").split("\n");
+  const out: string[] = [];
+  for (let k = 0; k + 1 < lines.length; k++) {
+    const m = /^([a-z]\w*):\s*$/.exec(lines[k]!);
+    if (m && lines[k + 1]!.trim() === "START") out.push(m[1]!);
+  }
+  return out;
+}
+
+describe("compiled blocks run exactly like single steps", () => {
+  const files = readdirSync(HERE).filter((f) => f.endsWith(".asm") && f !== "lib.inc");
+  for (const file of files) {
+    for (const entry of cases(file)) {
+      it(`${file} ${entry}`, () => {
+        const fast = new Run(program(file), entry);
+        const slow = new Run(program(file), entry, { run: false });
+        stepwise(slow.machine);
+        slow.run();
+        expect(finalState(fast.machine, fast.stop)).toEqual(finalState(slow.machine, slow.stop));
+        expect(Buffer.compare(fast.machine.memory.u8, slow.machine.memory.u8)).toBe(0);
+      });
+    }
+  }
+
+  for (const file of ["printf-O2.elf", "mix-O2.elf", "sieve-O0.elf"]) {
+    it(file, () => {
+      const image = new Uint8Array(readFileSync(examplePath(`c/build/${file}`)));
+      const [fast, slow] = [new Machine({ memoryMiB: 16 }), new Machine({ memoryMiB: 16 })];
+      fast.load(image);
+      slow.load(image);
+      stepwise(slow);
+      const fastStop = fast.run({ maxInstructions: 400_000_000 });
+      const slowStop = slow.run({ maxInstructions: 400_000_000 });
+      expect(finalState(fast, fastStop)).toEqual(finalState(slow, slowStop));
+      expect(Buffer.compare(fast.memory.u8, slow.memory.u8)).toBe(0);
+    });
+  }
+});
+
+describe("loops inside one compiled block", () => {
+  it("take each timer interrupt between two instructions", () => {
+    const r = new Run(program("blocks.asm"), "blocks_timer_loop");
+    expect(r.stop).toEqual({ kind: "halt" });
+    expect(r.u32(r.sym("TICKS"))).toBe(8);
+    const counts = r.words(r.sym("TICK_EBX"), 8);
+    // Thousands of iterations between ticks: the loop ran compiled, and each tick lands inside it.
+    expect(counts[0]).toBeGreaterThan(1000);
+    for (let k = 1; k < 8; k++) expect(counts[k]).toBeGreaterThan(counts[k - 1]! + 1000);
+    const loop = r.sym("blocks_timer_loop.loop");
+    for (const eip of r.words(r.sym("TICK_EIP"), 8)) expect(eip - loop).toBeLessThan(20);
+  });
+
+  it("fault at the faulting instruction, after the iterations before it", () => {
+    const r = new Run(program("paging.asm"), "pf_in_loop");
+    expect(r.stop).toEqual({ kind: "halt" });
+    const log = r.log();
+    expect(log.map((e) => e.vector)).toEqual([14]);
+    expect(log[0]!.cr2).toBe(0x800000);
+    expect(frameOf(log[0]!, true)).toMatchObject({ eip: r.sym("pf_in_loop.store"), error: 2 });
+    expect([log[0]!.eax, log[0]!.ebx]).toEqual([7 * 201, 200]);
+  });
+
+  it("run new code at once after a store into the rest of their own block", () => {
+    const r = new Run(program("smc.asm"), "smc_loop_own_block");
+    expect(r.stop).toEqual({ kind: "halt" });
+    expect(r.regs.ebx).toBe(600);
+  });
+});

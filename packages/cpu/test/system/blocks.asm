@@ -1,0 +1,24 @@
+; Compiled blocks (packages/cpu/src/isa/block-compiler.ts): a loop that is one block branching to itself
+; runs many iterations inside one compiled function and must still take each interrupt at the right
+; instruction. (What it leaves depends on when the timer fires, so the hypervisor tests, whose exits move
+; the ticks, do not rerun it.)
+%include "lib.inc"
+%include "timer.inc"
+
+; A tight loop, one block branching to itself (compiled blocks run it inside one function), with a tick
+; every ~50000 cycles: each tick is taken between two of its instructions, EBX counting iterations.
+blocks_timer_loop:
+    START
+    SET_GATE 0x20, irq0, INT_GATE
+    mov dword [TICK_MAX], 8
+    mov ecx, 20
+    call timer_init
+    xor ebx, ebx
+    sti
+.loop:
+    add ebx, 1
+    mov [SCRATCH + 0x200], ebx
+    cmp dword [TICKS], 8
+    jb .loop
+    cli
+    DONE
