@@ -3,14 +3,14 @@
 
 import { type HostedExitRecord, HostedSystem, type HostedVm } from "@vmxlab/hosted";
 import type { Io } from "./command.js";
-import { ConsoleStream, describeStop, exitJson, traceLineHead } from "./output.js";
+import { describeStop, exitJson, traceLineHead } from "./output.js";
 import type { Program } from "./program.js";
 import {
-  createSystem,
-  ExitTrace,
   exitTotal,
   runJsonHead,
+  runVms,
   sumOver,
+  type VmListeners,
   type VmRunOptions,
   vmConfigs,
   vmJsonHead,
@@ -57,19 +57,15 @@ function vmJson(vm: HostedVm): Record<string, unknown> {
 
 export function runHosted(programs: Program[], o: HostedCliOptions, io: Io): number {
   const configs = vmConfigs(programs, o, {});
-  const stream = new ConsoleStream(io.stdout, programs.length > 1);
-  const trace = new ExitTrace(o, io, formatHostedTraceLine, hostedTraceJson);
-  const system = createSystem(
-    () =>
-      new HostedSystem(configs, {
-        costModel: o.costModel,
-        hostLoad: o.hostLoad,
-        ...(o.json ? {} : { onConsole: (vm: HostedVm, byte: number) => stream.byte(vm.name, byte) }),
-        ...trace.listener(),
-      }),
+  const trace = { line: formatHostedTraceLine, json: hostedTraceJson };
+  const system = runVms(
+    programs,
+    o,
+    io,
+    trace,
+    (listeners: VmListeners<HostedVm, HostedExitRecord>) =>
+      new HostedSystem(configs, { costModel: o.costModel, hostLoad: o.hostLoad, ...listeners }),
   );
-  system.run(o.maxInstructions !== undefined ? { maxInstructions: o.maxInstructions } : {});
-  trace.write();
   const status = vmsExitStatus(system.vms);
   const hostProcesses = system.hostProgress();
   if (o.json) {

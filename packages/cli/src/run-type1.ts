@@ -2,13 +2,13 @@
 
 import { type ExitRecord, Hypervisor, type Vm } from "@vmxlab/vmm";
 import type { Io } from "./command.js";
-import { ConsoleStream, describeStop, exitJson, traceLineHead } from "./output.js";
+import { describeStop, exitJson, traceLineHead } from "./output.js";
 import type { Program } from "./program.js";
 import {
-  createSystem,
-  ExitTrace,
   exitTotal,
   runJsonHead,
+  runVms,
+  type VmListeners,
   type VmRunOptions,
   vmConfigs,
   vmJsonHead,
@@ -37,18 +37,14 @@ function vmJson(hv: Hypervisor, vm: Vm): Record<string, unknown> {
 
 export function runType1(programs: Program[], o: Type1Options, io: Io): number {
   const configs = vmConfigs(programs, o, o.lazyMemory ? { lazyMemory: true } : {});
-  const stream = new ConsoleStream(io.stdout, programs.length > 1);
-  const trace = new ExitTrace(o, io, formatTraceLine, traceJson);
-  const hv = createSystem(
-    () =>
-      new Hypervisor(configs, {
-        costModel: o.costModel,
-        ...(o.json ? {} : { onConsole: (vm: Vm, byte: number) => stream.byte(vm.name, byte) }),
-        ...trace.listener(),
-      }),
+  const trace = { line: formatTraceLine, json: traceJson };
+  const hv = runVms(
+    programs,
+    o,
+    io,
+    trace,
+    (listeners: VmListeners<Vm, ExitRecord>) => new Hypervisor(configs, { costModel: o.costModel, ...listeners }),
   );
-  hv.run(o.maxInstructions !== undefined ? { maxInstructions: o.maxInstructions } : {});
-  trace.write();
   const status = vmsExitStatus(hv.vms);
   if (o.json) {
     const vms = hv.vms.map((vm) => vmJson(hv, vm));

@@ -5,7 +5,7 @@ import { writeFileSync } from "node:fs";
 import type { RegisterSnapshot } from "@vmxlab/cpu";
 import type { PagingMode } from "@vmxlab/vmm";
 import { CliError, type Io } from "./command.js";
-import { exitStatus, exitsByName, latin1, type RunStop, stopJson } from "./output.js";
+import { ConsoleStream, exitStatus, exitsByName, latin1, type RunStop, stopJson } from "./output.js";
 import type { Program } from "./program.js";
 
 /** The options of `vmxlab run` with VMs, whatever the design. */
@@ -45,7 +45,7 @@ export function vmConfigs<Own extends object>(programs: Program[], o: VmRunOptio
 }
 
 /** The --trace lines (stderr) and --trace-json lines (kept for the file) of a run's VM exits. */
-export class ExitTrace<R> {
+class ExitTrace<R> {
   private readonly lines: string[] = [];
 
   constructor(
@@ -79,13 +79,39 @@ export class ExitTrace<R> {
   }
 }
 
-/** Builds a VM system, a bad config becoming a one-line CliError. */
-export function createSystem<S>(create: () => S): S {
+/** The listeners a VM system gets: console bytes unless --json, exits when a trace was asked for. */
+export interface VmListeners<V, R> {
+  onConsole?: (vm: V, byte: number) => void;
+  onExit?: (r: R) => void;
+}
+
+/** Builds a VM system with its listeners (a bad config becoming a one-line CliError), runs it and
+ * writes the --trace-json file. */
+export function runVms<
+  V extends { name: string },
+  R,
+  S extends { run(options: { maxInstructions?: number }): unknown },
+>(
+  programs: Program[],
+  o: VmRunOptions,
+  io: Io,
+  trace: { line: (r: R) => string; json: (r: R) => Record<string, unknown> },
+  create: (listeners: VmListeners<V, R>) => S,
+): S {
+  const stream = new ConsoleStream(io.stdout, programs.length > 1);
+  const exits = new ExitTrace(o, io, trace.line, trace.json);
+  let system: S;
   try {
-    return create();
+    system = create({
+      ...(o.json ? {} : { onConsole: (vm: V, byte: number) => stream.byte(vm.name, byte) }),
+      ...exits.listener(),
+    });
   } catch (error) {
     throw new CliError((error as Error).message);
   }
+  system.run(o.maxInstructions !== undefined ? { maxInstructions: o.maxInstructions } : {});
+  exits.write();
+  return system;
 }
 
 /** What a VM of either design has for its exit status and JSON. */
