@@ -3,6 +3,7 @@
 
 import { exitReasonName, type StopReason } from "@vmxlab/cpu";
 import type { ExitRecord } from "@vmxlab/vmm";
+import { hex8 } from "./debug/format.js";
 
 /** A stop as the bare machine reports it, or a hypervisor diagnostic ("error"). */
 export type RunStop = StopReason | { kind: "error"; diagnostic: string };
@@ -103,4 +104,12 @@ export function exitJson(r: ExitRecordFields): Record<string, unknown> {
     handler: r.handler,
     action: r.action,
   };
+}
+
+/** The start of one --trace line, `#seq vm NAME(reason) detail | eip EIP insn | ` (the design's own parts follow). */
+export function traceLineHead(r: ExitRecordFields): string {
+  const reason = `${r.name}(${r.reason & 0xffff})`;
+  const insn = r.instruction ? ` ${r.instruction}` : "";
+  const detail = r.detail ? ` ${r.detail}` : "";
+  return `#${r.seq} ${r.vm} ${reason}${detail} | eip ${hex8(r.guestEip)}${insn} | `;
 }

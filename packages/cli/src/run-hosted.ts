@@ -1,36 +1,31 @@
 // `vmxlab run --on hosted`: one or several programs as VMs on the type-2 path: a host OS with a
 // KVM-like kernel module and one user-space VMM process per VM, optionally beside host load.
 
-import { writeFileSync } from "node:fs";
 import { type HostedExitRecord, HostedSystem, type HostedVm } from "@vmxlab/hosted";
-import type { PagingMode } from "@vmxlab/vmm";
-import { CliError, type Io } from "./command.js";
-import { ConsoleStream, describeStop, exitJson, exitStatus, exitsByName, latin1, stopJson } from "./output.js";
+import type { Io } from "./command.js";
+import { describeStop, exitJson, traceLineHead } from "./output.js";
 import type { Program } from "./program.js";
+import {
+  exitTotal,
+  runJsonHead,
+  runVms,
+  sumOver,
+  type VmListeners,
+  type VmRunOptions,
+  vmConfigs,
+  vmJsonHead,
+  vmStop,
+  vmsExitStatus,
+} from "./run-vms.js";
 
-export interface HostedCliOptions {
-  memoryMiB: number;
-  costModel: string;
-  paging: PagingMode;
+export interface HostedCliOptions extends VmRunOptions {
   hostLoad: number;
-  load?: number;
-  entry?: number;
-  maxInstructions?: number;
-  json: boolean;
-  trace: boolean;
-  traceJson?: string;
-  disk?: Uint8Array;
 }
-
-const hex8 = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, "0")}`;
 
 /** One --trace line per exit: where it was handled, each hop with its modeled cycles, the latency. */
 export function formatHostedTraceLine(r: HostedExitRecord): string {
-  const reason = `${r.name}(${r.reason & 0xffff})`;
-  const insn = r.instruction ? ` ${r.instruction}` : "";
-  const detail = r.detail ? ` ${r.detail}` : "";
   const hops = r.hops.map((h) => `${h.name} ${h.cycles}`).join(", ");
-  return `#${r.seq} ${r.vm} ${reason}${detail} | eip ${hex8(r.guestEip)}${insn} | ${r.handledIn}: ${r.handler || r.action} | ${hops} | latency ${r.latency} cycles`;
+  return `${traceLineHead(r)}${r.handledIn}: ${r.handler || r.action} | ${hops} | latency ${r.latency} cycles`;
 }
 
 /** The JSON-lines object of one exit: where it was handled, its hops, and cycles.total = its latency. */
@@ -49,14 +44,7 @@ export function hostedTraceJson(r: HostedExitRecord): Record<string, unknown> {
 function vmJson(vm: HostedVm): Record<string, unknown> {
   const s = vm.stats;
   return {
-    name: vm.name,
-    stop: stopJson(vm.stop ?? { kind: "limit" }),
-    console: latin1(vm.consoleBytes),
-    regs: vm.finalRegs,
-    instructions: s.guestInstructions,
-    exits: exitsByName(s.exits),
-    guestCycles: s.guestCycles,
-    hypervisorCycles: s.hypervisorCycles,
+    ...vmJsonHead(vm, s, vm.finalRegs),
     kernelCycles: s.kernelCycles,
     userCycles: s.userCycles,
     hostKernelCycles: s.hostKernelCycles,
@@ -68,69 +56,26 @@ function vmJson(vm: HostedVm): Record<string, unknown> {
 }
 
 export function runHosted(programs: Program[], o: HostedCliOptions, io: Io): number {
-  const names = new Map<string, number>();
-  const configs = programs.map((p) => {
-    let name = p.name.replace(/^.*\//, "").replace(/\.[^.]*$/, "") || "vm";
-    const seen = names.get(name) ?? 0;
-    names.set(name, seen + 1);
-    if (seen > 0) name = `${name}-${seen + 1}`;
-    return {
-      name,
-      memoryMiB: o.memoryMiB,
-      image: p.bytes,
-      paging: o.paging,
-      ...(o.load !== undefined ? { load: o.load } : p.origin !== undefined ? { load: p.origin } : {}),
-      ...(o.entry !== undefined ? { entry: o.entry } : {}),
-      ...(o.disk ? { disk: o.disk } : {}),
-    };
-  });
-  const stream = new ConsoleStream(io.stdout, programs.length > 1);
-  const traceLines: string[] = [];
-  let system: HostedSystem;
-  try {
-    system = new HostedSystem(configs, {
-      costModel: o.costModel,
-      hostLoad: o.hostLoad,
-      ...(o.json ? {} : { onConsole: (vm: HostedVm, byte: number) => stream.byte(vm.name, byte) }),
-      ...(o.trace || o.traceJson
-        ? {
-            onExit: (r: HostedExitRecord) => {
-              if (o.trace) io.stderr(`${formatHostedTraceLine(r)}\n`);
-              if (o.traceJson) traceLines.push(JSON.stringify(hostedTraceJson(r)));
-            },
-          }
-        : {}),
-    });
-  } catch (error) {
-    throw new CliError((error as Error).message);
-  }
-  system.run(o.maxInstructions !== undefined ? { maxInstructions: o.maxInstructions } : {});
-  if (o.traceJson) {
-    try {
-      writeFileSync(o.traceJson, traceLines.length ? `${traceLines.join("\n")}\n` : "");
-    } catch (error) {
-      throw new CliError(`cannot write '${o.traceJson}': ${(error as Error).message}`);
-    }
-  }
-  const status = system.vms.map((vm) => exitStatus(vm.stop ?? { kind: "limit" })).find((s) => s !== 0) ?? 0;
+  const configs = vmConfigs(programs, o, {});
+  const trace = { line: formatHostedTraceLine, json: hostedTraceJson };
+  const system = runVms(
+    programs,
+    o,
+    io,
+    trace,
+    (listeners: VmListeners<HostedVm, HostedExitRecord>) =>
+      new HostedSystem(configs, { costModel: o.costModel, hostLoad: o.hostLoad, ...listeners }),
+  );
+  const status = vmsExitStatus(system.vms);
   const hostProcesses = system.hostProgress();
   if (o.json) {
     const vms = system.vms.map((vm) => vmJson(vm));
     const stats = system.vms.map((vm) => vm.stats);
-    const total = (f: (s: (typeof stats)[number]) => number) => stats.reduce((sum, s) => sum + f(s), 0);
-    const allExits = new Map<number, number>();
-    for (const s of stats) for (const [r, n] of s.exits) allExits.set(r, (allExits.get(r) ?? 0) + n);
     const k = system.kernel;
     const out = {
-      ...vms[0],
-      instructions: stats[0]!.guestInstructions,
-      cycles: k.cpu.cycles,
-      exits: exitsByName(allExits),
-      guestInstructions: total((s) => s.guestInstructions),
-      guestCycles: total((s) => s.guestCycles),
-      hypervisorCycles: total((s) => s.hypervisorCycles),
-      kernelExits: total((s) => s.kernelExits),
-      userExits: total((s) => s.userExits),
+      ...runJsonHead(vms, stats, k.cpu.cycles),
+      kernelExits: sumOver(stats, (s) => s.kernelExits),
+      userExits: sumOver(stats, (s) => s.userExits),
       contextSwitches: k.stats.contextSwitches,
       timerInterrupts: k.stats.timerInterrupts,
       idleCycles: k.stats.idleCycles,
@@ -139,15 +84,13 @@ export function runHosted(programs: Program[], o: HostedCliOptions, io: Io): num
       hostProcesses,
       vms,
     };
-    delete (out as Record<string, unknown>).name;
     delete (out as Record<string, unknown>).pid;
     io.stdout(`${JSON.stringify(out)}\n`);
   } else {
     for (const vm of system.vms) {
       const s = vm.stats;
-      const exits = [...s.exits.values()].reduce((a, b) => a + b, 0);
       io.stderr(
-        `vmxlab: ${vm.name}: ${describeStop(vm.stop ?? { kind: "limit" })}; ${s.guestInstructions} guest instructions, ${exits} VM exits (${s.kernelExits} in the kernel, ${s.userExits} in user space), ${s.guestCycles} guest + ${s.kernelCycles} KVM module + ${s.hostKernelCycles} host kernel + ${s.userCycles} VMM user cycles\n`,
+        `vmxlab: ${vm.name}: ${describeStop(vmStop(vm))}; ${s.guestInstructions} guest instructions, ${exitTotal(s)} VM exits (${s.kernelExits} in the kernel, ${s.userExits} in user space), ${s.guestCycles} guest + ${s.kernelCycles} KVM module + ${s.hostKernelCycles} host kernel + ${s.userCycles} VMM user cycles\n`,
       );
     }
     const jobs = hostProcesses.map((p) => `${p.name} ${p.progress} (${p.runtime} cycles)`).join(", ");

@@ -7,8 +7,8 @@ import { createTarget, describeTarget } from "../src/debug/create.js";
 import { HostedTarget } from "../src/debug/hosted-target.js";
 import { DebugSession } from "../src/debug/session.js";
 import type { TargetKind } from "../src/debug/targets.js";
-import { main } from "../src/main.js";
 import { loadProgram } from "../src/program.js";
+import { type CliResult, cli as runCli } from "./run-cli.js";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 export const KERNEL = "packages/vmm/examples/guest-kernel.asm";
@@ -70,31 +70,11 @@ function hostState(t: HostedTarget): Record<string, unknown> {
   };
 }
 
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the CLI in-process from the repository root. */
-export async function cli(
+export function cli(
   argv: string[],
   stdin?: NodeJS.ReadableStream,
   io: { isTTY?: boolean; env?: Record<string, string> } = {},
 ): Promise<CliResult> {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(argv, {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    isTTY: io.isTTY ?? false,
-    env: io.env ?? {},
-    cwd: ROOT,
-    ...(stdin ? { stdin: stdin as never } : {}),
-  });
-  return { code, stdout, stderr };
+  return runCli(argv, ROOT, { ...io, ...(stdin ? { stdin: stdin as never } : {}) });
 }

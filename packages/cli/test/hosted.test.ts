@@ -3,24 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { main } from "../src/main.js";
-
-async function cli(args: string[], cwd = process.cwd()) {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(args, {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    isTTY: false,
-    env: {},
-    cwd,
-  });
-  return { code, stdout, stderr };
-}
+import { cli } from "./run-cli.js";
 
 const dir = mkdtempSync(join(tmpdir(), "vmxlab-cli-hosted-"));
 const HELLO = join(dir, "hello.asm");

@@ -17,6 +17,7 @@ import {
   type Program,
   pitProgram,
   read32,
+  rtStart,
   runBare,
   sym,
   victimConsole,
@@ -92,13 +93,7 @@ const COM1_ECHO = asm(`
 bits 32
 org 0x100000
 start:
-    mov esp, 0x90000
-    call rt_init
-    mov eax, 0x24
-    mov edx, com1_irq
-    call set_gate
-    mov eax, 0x10                   ; IRQ4 only
-    call pic_init
+${rtStart(0x24, "com1_irq", 0x10)}
     mov dx, 0x3fb
     mov al, 0x03
     out dx, al                      ; LCR: 8N1
@@ -197,13 +192,7 @@ const PIT_WINDOW = asm(`
 bits 32
 org 0x100000
 start:
-    mov esp, 0x90000
-    call rt_init
-    mov eax, 0x20
-    mov edx, tick
-    call set_gate
-    mov eax, 0x01
-    call pic_init
+${rtStart(0x20, "tick", 0x01)}
 ${pitProgram(0, 100)}                   ; one-shot: IRQ0 after 100 PIT ticks (~250,000 cycles)
     mov ecx, 500000                 ; much longer than that, with IF = 0
 .busy:

@@ -7,7 +7,7 @@
 import { VMCS, vmxControls } from "@vmxlab/cpu";
 import { describe, expect, it } from "vitest";
 import { Hypervisor, type PagingMode, type Vm } from "../src/index.js";
-import { asm, guestKernel, MINI_RUNTIME, pitProgram, read32, runBare, sym } from "./vm-helpers.js";
+import { asm, guestKernel, MINI_RUNTIME, pitProgram, read32, rtStart, runBare, sym } from "./vm-helpers.js";
 
 // =============================================================================================
 // The guest kernel, in several VMs at once.
@@ -75,13 +75,7 @@ function ticker(count: number) {
 bits 32
 org 0x100000
 start:
-    mov esp, 0x90000
-    call rt_init
-    mov eax, 0x20
-    mov edx, tick
-    call set_gate
-    mov eax, 0x01
-    call pic_init
+${rtStart(0x20, "tick", 0x01)}
 ${pitProgram(2, count)}
     sti
 .spin:
@@ -176,13 +170,7 @@ function sleeper(count: number, times: number) {
 bits 32
 org 0x100000
 start:
-    mov esp, 0x90000
-    call rt_init
-    mov eax, 0x20
-    mov edx, wake
-    call set_gate
-    mov eax, 0x01
-    call pic_init
+${rtStart(0x20, "wake", 0x01)}
     mov esi, ${times}
 .sleep:
 ${pitProgram(0, count)}

@@ -302,6 +302,19 @@ rt_idt_ptr:
     dd ${RT_IDT}
 `;
 
+/** The start of a guest on MINI_RUNTIME with one interrupt handler: a stack, the runtime, `handler` at
+ * `vector`, and the PIC with the IRQs in `irqMask` open (bit n = IRQ n; clobbers EAX and EDX). */
+export function rtStart(vector: number, handler: string, irqMask: number): string {
+  return `
+    mov esp, 0x90000
+    call rt_init
+    mov eax, ${vector}
+    mov edx, ${handler}
+    call set_gate
+    mov eax, ${irqMask}
+    call pic_init`;
+}
+
 /** PIT channel 0 in `mode` (0 one-shot, 2 periodic) with a 16-bit count (clobbers EAX). */
 export function pitProgram(mode: 0 | 2, count: number): string {
   return `

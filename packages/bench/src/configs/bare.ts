@@ -5,7 +5,7 @@
 import { Machine } from "@vmxlab/cpu";
 import { BLOCK_BASE_PORT, BlockDevice } from "@vmxlab/vmm";
 import type { Configuration, GuestProgram, RunCounters, RunOptions } from "../types.js";
-import { DEFAULT_MAX_INSTRUCTIONS, emptyTime } from "./common.js";
+import { DEFAULT_MAX_INSTRUCTIONS, emptyTime, measure } from "./common.js";
 
 function run(program: GuestProgram, options: RunOptions): RunCounters {
   const machine = new Machine({ memoryMiB: program.memoryMiB, costModel: options.costModel });
@@ -20,25 +20,21 @@ function run(program: GuestProgram, options: RunOptions): RunCounters {
   }
   machine.load(program.image);
   const cpu = machine.cpu;
-  const tlb = { ...cpu.tlb.stats };
-  const startCycles = cpu.cycles;
   const startInstret = cpu.instret;
-  const t0 = performance.now();
-  const stop = machine.run({ maxInstructions: program.maxInstructions ?? DEFAULT_MAX_INSTRUCTIONS });
-  const wallSeconds = (performance.now() - t0) / 1000;
-  const cycles = cpu.cycles - startCycles;
+  const m = measure(cpu, () => machine.run({ maxInstructions: program.maxInstructions ?? DEFAULT_MAX_INSTRUCTIONS }));
+  const stop = m.result;
   return {
     stop: stop.kind === "debug-exit" ? { kind: stop.kind, value: stop.value } : { kind: stop.kind },
     guestInstructions: cpu.instret - startInstret,
-    cycles,
+    cycles: m.cycles,
     exits: {},
     userExits: 0,
-    tlbMisses: cpu.tlb.stats.misses - tlb.misses,
-    walkReferences: cpu.tlb.stats.walkReferences - tlb.walkReferences,
+    tlbMisses: m.tlbMisses,
+    walkReferences: m.walkReferences,
     // Halted time is the guest's own on the bare machine (it waits on real hardware too).
-    time: { ...emptyTime(), guest: cycles },
+    time: { ...emptyTime(), guest: m.cycles },
     tablePages: 0,
-    wallSeconds,
+    wallSeconds: m.wallSeconds,
   };
 }
 

@@ -5,7 +5,7 @@
 import { HostedSystem } from "@vmxlab/hosted";
 import type { PagingMode } from "@vmxlab/vmm";
 import type { Configuration, GuestProgram, RunCounters, RunOptions } from "../types.js";
-import { DEFAULT_MAX_INSTRUCTIONS, exitsByName, NOVPID_QUICK_WORKLOADS } from "./common.js";
+import { benchVm, DEFAULT_MAX_INSTRUCTIONS, exitsByName, measure, NOVPID_QUICK_WORKLOADS, vmStop } from "./common.js";
 
 /** Background jobs of the "-load" configurations. */
 export const HOST_LOAD = 2;
@@ -15,42 +15,22 @@ const LOAD_WORKLOADS = ["guest-kernel"];
 
 function runner(paging: PagingMode, vpid: boolean, hostLoad: number) {
   return (program: GuestProgram, options: RunOptions): RunCounters => {
-    const sys = new HostedSystem(
-      [
-        {
-          name: "bench",
-          memoryMiB: program.memoryMiB,
-          image: program.image,
-          paging,
-          vpid,
-          ...(program.disk ? { disk: program.disk } : {}),
-        },
-      ],
-      { costModel: options.costModel, hostLoad },
-    );
+    const sys = new HostedSystem([benchVm(program, paging, vpid)], { costModel: options.costModel, hostLoad });
     const vm = sys.vms[0]!;
-    const cpu = sys.machine.cpu;
-    const tlb = { ...cpu.tlb.stats };
-    const startCycles = cpu.cycles;
-    const t0 = performance.now();
-    sys.run({ maxInstructions: program.maxInstructions ?? DEFAULT_MAX_INSTRUCTIONS });
-    const wallSeconds = (performance.now() - t0) / 1000;
-    const cycles = cpu.cycles - startCycles;
-    const stop = vm.stop ?? { kind: "error", diagnostic: "the VM did not stop" };
+    const m = measure(sys.machine.cpu, () =>
+      sys.run({ maxInstructions: program.maxInstructions ?? DEFAULT_MAX_INSTRUCTIONS }),
+    );
     const s = vm.stats;
     // Every cycle of the run by where it was spent (packages/hosted/src/cpu-time.ts): the parts sum to cycles.
     const t = sys.time();
     return {
-      stop:
-        stop.kind === "debug-exit"
-          ? { kind: stop.kind, value: stop.value }
-          : { kind: stop.kind, ...("diagnostic" in stop ? { diagnostic: stop.diagnostic } : {}) },
+      stop: vmStop(vm.stop),
       guestInstructions: s.guestInstructions,
-      cycles,
+      cycles: m.cycles,
       exits: exitsByName(s.exits),
       userExits: s.userExits,
-      tlbMisses: cpu.tlb.stats.misses - tlb.misses,
-      walkReferences: cpu.tlb.stats.walkReferences - tlb.walkReferences,
+      tlbMisses: m.tlbMisses,
+      walkReferences: m.walkReferences,
       time: {
         guest: t.guest,
         hypervisor: t.kvm,
@@ -60,7 +40,7 @@ function runner(paging: PagingMode, vpid: boolean, hostLoad: number) {
         idle: t.idle,
       },
       tablePages: vm.vcpu ? vm.vcpu.vm.mmu.tablePages + 2 : 0,
-      wallSeconds,
+      wallSeconds: m.wallSeconds,
     };
   };
 }

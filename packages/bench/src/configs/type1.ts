@@ -4,52 +4,40 @@
 import type { PagingMode } from "@vmxlab/vmm";
 import { Hypervisor } from "@vmxlab/vmm";
 import type { Configuration, GuestProgram, RunCounters, RunOptions } from "../types.js";
-import { DEFAULT_MAX_INSTRUCTIONS, emptyTime, exitsByName, NOVPID_QUICK_WORKLOADS } from "./common.js";
+import {
+  benchVm,
+  DEFAULT_MAX_INSTRUCTIONS,
+  emptyTime,
+  exitsByName,
+  measure,
+  NOVPID_QUICK_WORKLOADS,
+  vmStop,
+} from "./common.js";
 
 function runner(paging: PagingMode, vpid: boolean) {
   return (program: GuestProgram, options: RunOptions): RunCounters => {
-    const hv = new Hypervisor(
-      [
-        {
-          name: "bench",
-          memoryMiB: program.memoryMiB,
-          image: program.image,
-          paging,
-          vpid,
-          ...(program.disk ? { disk: program.disk } : {}),
-        },
-      ],
-      { costModel: options.costModel },
-    );
+    const hv = new Hypervisor([benchVm(program, paging, vpid)], { costModel: options.costModel });
     const vm = hv.vms[0]!;
-    const cpu = hv.machine.cpu;
-    const tlb = { ...cpu.tlb.stats };
-    const startCycles = cpu.cycles;
-    const t0 = performance.now();
-    hv.run({ maxInstructions: program.maxInstructions ?? DEFAULT_MAX_INSTRUCTIONS });
-    const wallSeconds = (performance.now() - t0) / 1000;
-    const cycles = cpu.cycles - startCycles;
-    const stop = vm.stop ?? { kind: "error", diagnostic: "the VM did not stop" };
+    const m = measure(hv.machine.cpu, () =>
+      hv.run({ maxInstructions: program.maxInstructions ?? DEFAULT_MAX_INSTRUCTIONS }),
+    );
     const s = vm.stats;
     return {
-      stop:
-        stop.kind === "debug-exit"
-          ? { kind: stop.kind, value: stop.value }
-          : { kind: stop.kind, ...("diagnostic" in stop ? { diagnostic: stop.diagnostic } : {}) },
+      stop: vmStop(vm.stop),
       guestInstructions: s.guestInstructions,
-      cycles,
+      cycles: m.cycles,
       exits: exitsByName(s.exits),
       userExits: 0,
-      tlbMisses: cpu.tlb.stats.misses - tlb.misses,
-      walkReferences: cpu.tlb.stats.walkReferences - tlb.walkReferences,
+      tlbMisses: m.tlbMisses,
+      walkReferences: m.walkReferences,
       time: {
         ...emptyTime(),
         guest: s.guestCycles,
         hypervisor: s.hypervisorCycles,
-        idle: Math.max(0, cycles - s.guestCycles - s.hypervisorCycles),
+        idle: Math.max(0, m.cycles - s.guestCycles - s.hypervisorCycles),
       },
       tablePages: hv.hostPagesFor(vm) - vm.memory.populatedPages,
-      wallSeconds,
+      wallSeconds: m.wallSeconds,
     };
   };
 }

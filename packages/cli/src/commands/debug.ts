@@ -11,6 +11,7 @@ import { createTarget, describeTarget } from "../debug/create.js";
 import { runRepl, runScript } from "../debug/repl.js";
 import { DebugSession } from "../debug/session.js";
 import { loadProgram } from "../program.js";
+import * as vmOption from "./vm-options.js";
 
 export const debugSpec: CommandSpec = {
   name: "debug",
@@ -19,45 +20,14 @@ export const debugSpec: CommandSpec = {
   minPositionals: 1,
   maxPositionals: 1,
   options: [
-    {
-      name: "on",
-      type: "string",
-      value: "DESIGN",
-      description: "where to run it",
-      choices: ["bare", "type1", "hosted"],
-      defaultText: "bare",
-    },
-    {
-      name: "paging",
-      type: "string",
-      value: "MODE",
-      description: "memory virtualization of the VM",
-      choices: ["ept", "shadow"],
-      defaultText: "ept",
-    },
-    {
-      name: "lazy-memory",
-      type: "boolean",
-      description: "back guest RAM on first touch (EPT violations) instead of at creation (--on type1, EPT)",
-    },
+    vmOption.on,
+    { ...vmOption.paging, description: "memory virtualization of the VM" },
+    vmOption.lazyMemory,
     { name: "script", type: "string", value: "FILE", description: "run the commands in FILE and print the transcript" },
-    {
-      name: "load",
-      type: "address",
-      value: "ADDR",
-      description: "load address of a flat binary",
-      defaultText: "0x100000",
-    },
-    { name: "entry", type: "address", value: "ADDR", description: "entry point", defaultText: "the load address" },
-    { name: "mem", type: "integer", value: "MIB", description: "guest RAM in MiB", defaultText: "64" },
-    {
-      name: "cost-model",
-      type: "string",
-      value: "NAME",
-      description: "cycle-cost profile",
-      choices: ["recent", "nehalem"],
-      defaultText: "recent",
-    },
+    { ...vmOption.load, defaultText: "0x100000" },
+    { ...vmOption.entry, defaultText: "the load address" },
+    { ...vmOption.mem, description: "guest RAM in MiB" },
+    { ...vmOption.costModel, description: "cycle-cost profile" },
     { name: "history", type: "integer", value: "N", description: "stops kept for 'back'", defaultText: "500" },
     {
       name: "limit",

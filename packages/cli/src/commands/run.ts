@@ -8,6 +8,7 @@ import { loadProgram, readInput } from "../program.js";
 import { runBare } from "../run-bare.js";
 import { runHosted } from "../run-hosted.js";
 import { runType1 } from "../run-type1.js";
+import * as vmOption from "./vm-options.js";
 
 export const runSpec: CommandSpec = {
   name: "run",
@@ -16,27 +17,9 @@ export const runSpec: CommandSpec = {
   minPositionals: 0,
   maxPositionals: 1,
   options: [
-    {
-      name: "on",
-      type: "string",
-      value: "DESIGN",
-      description: "where to run it",
-      choices: ["bare", "type1", "hosted"],
-      defaultText: "bare",
-    },
-    {
-      name: "paging",
-      type: "string",
-      value: "MODE",
-      description: "memory virtualization of the VMs",
-      choices: ["ept", "shadow"],
-      defaultText: "ept",
-    },
-    {
-      name: "lazy-memory",
-      type: "boolean",
-      description: "back guest RAM on first touch (EPT violations) instead of at creation (--on type1, EPT)",
-    },
+    vmOption.on,
+    vmOption.paging,
+    vmOption.lazyMemory,
     {
       name: "vm",
       type: "string",
@@ -51,21 +34,9 @@ export const runSpec: CommandSpec = {
       description: "N background host processes, CPU-bound and I/O-bound alternately (with --on hosted)",
       defaultText: "0",
     },
-    {
-      name: "load",
-      type: "address",
-      value: "ADDR",
-      description: "load address of a flat binary",
-      defaultText: "0x100000, or the org of an .asm file",
-    },
-    {
-      name: "entry",
-      type: "address",
-      value: "ADDR",
-      description: "entry point",
-      defaultText: "the load address; ELF: e_entry",
-    },
-    { name: "mem", type: "integer", value: "MIB", description: "guest RAM in MiB (per VM)", defaultText: "64" },
+    vmOption.load,
+    vmOption.entry,
+    vmOption.mem,
     {
       name: "disk",
       type: "string",
@@ -78,14 +49,7 @@ export const runSpec: CommandSpec = {
       value: "N",
       description: 'stop after N guest instructions (stop kind "limit")',
     },
-    {
-      name: "cost-model",
-      type: "string",
-      value: "NAME",
-      description: "cycle cost profile",
-      choices: ["recent", "nehalem"],
-      defaultText: "recent",
-    },
+    vmOption.costModel,
     {
       name: "json",
       type: "boolean",
