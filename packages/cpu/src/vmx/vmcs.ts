@@ -3,7 +3,9 @@
 //   offset 0: revision identifier (bits 30:0) | shadow-VMCS indicator (bit 31)
 //   offset 4: VMX-abort indicator
 //   offset 8: launch state (0 clear, 1 launched)
-//   offset 16 + 8 * i: field i of VMCS_FIELDS, 64 bits little-endian.
+//   offset 16 + 8 * i: field i of VMCS_FIELDS, 64 bits little-endian, except
+//   offset 16 + GUEST_BANK_OFFSET: the guest segment/descriptor-table/SYSENTER fields as one block of
+//     32-bit words in the order of the Cpu's system bank (vmcs-fields.ts GUEST_BANK_FIELDS).
 // Software must use VMREAD/VMWRITE; reading the region directly is undefined, as on hardware.
 
 import type { PhysicalMemory } from "../memory/physical.js";
@@ -37,6 +39,11 @@ export class VmcsAccess {
    * the same knowledge); the next entry skips re-checking. Reset by any such write.
    */
   verified = false;
+  /**
+   * What a VM exit loads into the Cpu's system bank (cpu/system-bank.ts), built from the host-state
+   * fields at the first exit (Vmx.hostBank) and kept until a host-state field is written.
+   */
+  hostBank: Uint32Array | null = null;
 
   constructor(
     readonly mem: PhysicalMemory,
@@ -62,6 +69,7 @@ export class VmcsAccess {
     this.words[this.wordOf(encoding)] = value & FIELD_MASK[encoding]!;
     // Anything the VM-entry checks look at makes the next entry check again.
     if (UNCHECKED_BY_ENTRY[encoding] === 0) this.verified = false;
+    if (((encoding >>> 10) & 3) === 3) this.hostBank = null;
   }
 
   /** A 64-bit field as a number (both halves). */
@@ -84,8 +92,8 @@ export class VmcsAccess {
 
   /** Every field's current value, for viewers (by name). */
   dump(): { name: string; encoding: number; value: number; high?: number }[] {
-    return VMCS_FIELDS.map((f, i) => {
-      const offset = this.base + VMCS_FIELDS_OFFSET + 8 * i;
+    return VMCS_FIELDS.map((f) => {
+      const offset = this.base + VMCS_FIELDS_OFFSET + FIELD_OFFSET[f.encoding]!;
       const value = (this.mem.read32(offset) & widthMask(f.width)) >>> 0;
       return f.width === 64
         ? { name: f.name, encoding: f.encoding, value, high: this.mem.read32(offset + 4) >>> 0 }

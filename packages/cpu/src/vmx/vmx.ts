@@ -13,6 +13,7 @@ import { FAULT, NO_ERROR_CODE, VMEXIT } from "../cpu/fault.js";
 import type { EventKind } from "../cpu/interrupts.js";
 import { CR0_ET, CS, DS, EFLAGS_FIXED1, ES, ESP, FS, GS, IF, PAGE_FAULT, SS } from "../cpu/registers.js";
 import type { StopReason } from "../cpu/stop.js";
+import * as SB from "../cpu/system-bank.js";
 import type { Insn } from "../isa/insn.js";
 import { MAX_ASID } from "../memory/tlb.js";
 import {
@@ -29,7 +30,7 @@ import { checkControls, checkGuestState, checkHostState } from "./entry-checks.j
 import { Ept } from "./ept.js";
 import { EXIT_REASON, exitReasonName } from "./exit-reasons.js";
 import { VmcsAccess } from "./vmcs.js";
-import { VMCS, VMCS_WORD as W } from "./vmcs-fields.js";
+import { GUEST_BANK_WORD, VMCS, VMCS_WORD as W } from "./vmcs-fields.js";
 
 /** A VM exit as a TypeScript hypervisor receives it (all of it is also in the VMCS). */
 export interface VmExitInfo {
@@ -68,24 +69,6 @@ const INVALID_POINTER = -1;
 
 /** VMsucceed: one shared value (entries and exits are frequent; a result is never modified). */
 const SUCCEED: VmxResult = Object.freeze({ ok: true });
-
-/** A segment register and the words (VMCS_WORD) of its guest-state fields. */
-interface GuestSegmentWords {
-  seg: number;
-  selector: number;
-  base: number;
-  limit: number;
-  ar: number;
-}
-
-const GUEST_SEGMENT_WORDS: readonly GuestSegmentWords[] = [
-  { seg: ES, selector: W.GUEST_ES_SELECTOR, base: W.GUEST_ES_BASE, limit: W.GUEST_ES_LIMIT, ar: W.GUEST_ES_AR_BYTES },
-  { seg: CS, selector: W.GUEST_CS_SELECTOR, base: W.GUEST_CS_BASE, limit: W.GUEST_CS_LIMIT, ar: W.GUEST_CS_AR_BYTES },
-  { seg: SS, selector: W.GUEST_SS_SELECTOR, base: W.GUEST_SS_BASE, limit: W.GUEST_SS_LIMIT, ar: W.GUEST_SS_AR_BYTES },
-  { seg: DS, selector: W.GUEST_DS_SELECTOR, base: W.GUEST_DS_BASE, limit: W.GUEST_DS_LIMIT, ar: W.GUEST_DS_AR_BYTES },
-  { seg: FS, selector: W.GUEST_FS_SELECTOR, base: W.GUEST_FS_BASE, limit: W.GUEST_FS_LIMIT, ar: W.GUEST_FS_AR_BYTES },
-  { seg: GS, selector: W.GUEST_GS_SELECTOR, base: W.GUEST_GS_BASE, limit: W.GUEST_GS_LIMIT, ar: W.GUEST_GS_AR_BYTES },
-];
 
 const HOST_CODE_AR = 0xc09b; // execute/read, accessed, 32-bit, 4 KiB granularity
 const HOST_DATA_AR = 0xc093; // read/write, accessed, 32-bit, 4 KiB granularity
@@ -362,27 +345,9 @@ export class Vmx implements VmxHooks {
     cpu.cr0 = w[W.GUEST_CR0]! | CR0_ET; // ET is hard-wired to 1 (never modified by VM entry)
     cpu.cr3 = w[W.GUEST_CR3]! | 0;
     cpu.cr4 = w[W.GUEST_CR4]! | 0;
-    for (const s of GUEST_SEGMENT_WORDS) {
-      cpu.segSel[s.seg] = w[s.selector]!;
-      cpu.segBase[s.seg] = w[s.base]!;
-      cpu.segLimit[s.seg] = w[s.limit]!;
-      cpu.segAr[s.seg] = w[s.ar]!;
-    }
-    cpu.ldtrSel = w[W.GUEST_LDTR_SELECTOR]! & 0xffff;
-    cpu.ldtrBase = w[W.GUEST_LDTR_BASE]!;
-    cpu.ldtrLimit = w[W.GUEST_LDTR_LIMIT]!;
-    cpu.ldtrAr = w[W.GUEST_LDTR_AR_BYTES]!;
-    cpu.trSel = w[W.GUEST_TR_SELECTOR]! & 0xffff;
-    cpu.trBase = w[W.GUEST_TR_BASE]!;
-    cpu.trLimit = w[W.GUEST_TR_LIMIT]!;
-    cpu.trAr = w[W.GUEST_TR_AR_BYTES]!;
-    cpu.gdtrBase = w[W.GUEST_GDTR_BASE]!;
-    cpu.gdtrLimit = w[W.GUEST_GDTR_LIMIT]!;
-    cpu.idtrBase = w[W.GUEST_IDTR_BASE]!;
-    cpu.idtrLimit = w[W.GUEST_IDTR_LIMIT]!;
-    cpu.sysenterCs = w[W.GUEST_SYSENTER_CS]!;
-    cpu.sysenterEsp = w[W.GUEST_SYSENTER_ESP]!;
-    cpu.sysenterEip = w[W.GUEST_SYSENTER_EIP]!;
+    // Segment registers, LDTR, TR, GDTR, IDTR, SYSENTER: the guest bank, in one copy (selectors are
+    // 16-bit fields, masked by VMWRITE).
+    cpu.sysWords.set(w.subarray(GUEST_BANK_WORD, GUEST_BANK_WORD + SB.SYS_BANK_WORDS));
     cpu.regs[ESP] = w[W.GUEST_RSP]!;
     cpu.eip = w[W.GUEST_RIP]! | 0;
     cpu.setEflags(w[W.GUEST_RFLAGS]! | EFLAGS_FIXED1);
@@ -619,34 +584,14 @@ export class Vmx implements VmxHooks {
     };
   }
 
-  /** Saves the processor's state into the guest-state area (Intel SDM Vol. 3C, 28.3), word by word. */
+  /** Saves the processor's state into the guest-state area (Intel SDM Vol. 3C, 28.3). */
   private saveGuestState(v: VmcsAccess, rip: number): void {
     const cpu = this.cpu;
     const w = v.words;
     w[W.GUEST_CR0] = cpu.cr0;
     w[W.GUEST_CR3] = cpu.cr3;
     w[W.GUEST_CR4] = cpu.cr4;
-    for (const s of GUEST_SEGMENT_WORDS) {
-      w[s.selector] = cpu.segSel[s.seg]!;
-      w[s.base] = cpu.segBase[s.seg]!;
-      w[s.limit] = cpu.segLimit[s.seg]!;
-      w[s.ar] = cpu.segAr[s.seg]!;
-    }
-    w[W.GUEST_LDTR_SELECTOR] = cpu.ldtrSel & 0xffff;
-    w[W.GUEST_LDTR_BASE] = cpu.ldtrBase;
-    w[W.GUEST_LDTR_LIMIT] = cpu.ldtrLimit;
-    w[W.GUEST_LDTR_AR_BYTES] = cpu.ldtrAr;
-    w[W.GUEST_TR_SELECTOR] = cpu.trSel & 0xffff;
-    w[W.GUEST_TR_BASE] = cpu.trBase;
-    w[W.GUEST_TR_LIMIT] = cpu.trLimit;
-    w[W.GUEST_TR_AR_BYTES] = cpu.trAr;
-    w[W.GUEST_GDTR_BASE] = cpu.gdtrBase;
-    w[W.GUEST_GDTR_LIMIT] = cpu.gdtrLimit;
-    w[W.GUEST_IDTR_BASE] = cpu.idtrBase;
-    w[W.GUEST_IDTR_LIMIT] = cpu.idtrLimit;
-    w[W.GUEST_SYSENTER_CS] = cpu.sysenterCs;
-    w[W.GUEST_SYSENTER_ESP] = cpu.sysenterEsp;
-    w[W.GUEST_SYSENTER_EIP] = cpu.sysenterEip;
+    w.set(cpu.sysWords, GUEST_BANK_WORD); // segment registers, LDTR, TR, GDTR, IDTR, SYSENTER
     w[W.GUEST_RSP] = cpu.regs[ESP]!;
     w[W.GUEST_RIP] = rip;
     w[W.GUEST_RFLAGS] = cpu.getEflags();
@@ -673,29 +618,8 @@ export class Vmx implements VmxHooks {
     cpu.cr0 = w[W.HOST_CR0]! | CR0_ET;
     cpu.cr3 = w[W.HOST_CR3]! | 0;
     cpu.cr4 = w[W.HOST_CR4]! | 0;
-    for (const s of HOST_SEGMENT_WORDS) {
-      const selector = w[s.selector]! & 0xffff;
-      cpu.segSel[s.seg] = selector;
-      cpu.segBase[s.seg] = 0;
-      cpu.segLimit[s.seg] = -1;
-      // A null selector leaves the register unusable (except CS, which is never null here).
-      cpu.segAr[s.seg] = s.seg !== CS && (selector & 0xfffc) === 0 ? 0x10000 : s.ar;
-    }
-    cpu.segBase[FS] = w[W.HOST_FS_BASE]!;
-    cpu.segBase[GS] = w[W.HOST_GS_BASE]!;
-    cpu.trSel = w[W.HOST_TR_SELECTOR]! & 0xffff;
-    cpu.trBase = w[W.HOST_TR_BASE]!;
-    cpu.trLimit = 0x67;
-    cpu.trAr = 0x8b;
-    cpu.ldtrSel = 0;
-    cpu.ldtrAr = 0x10000;
-    cpu.gdtrBase = w[W.HOST_GDTR_BASE]!;
-    cpu.gdtrLimit = 0xffff;
-    cpu.idtrBase = w[W.HOST_IDTR_BASE]!;
-    cpu.idtrLimit = 0xffff;
-    cpu.sysenterCs = w[W.HOST_IA32_SYSENTER_CS]!;
-    cpu.sysenterEsp = w[W.HOST_IA32_SYSENTER_ESP]!;
-    cpu.sysenterEip = w[W.HOST_IA32_SYSENTER_EIP]!;
+    // Segment registers, TR, LDTR, GDTR, IDTR, SYSENTER in one copy (LDTR base and limit stay as they are).
+    cpu.sysWords.set(v.hostBank ?? this.buildHostBank(v));
     cpu.regs[ESP] = w[W.HOST_RSP]!;
     cpu.eip = w[W.HOST_RIP]! | 0;
     cpu.setEflags(EFLAGS_FIXED1);
@@ -706,6 +630,41 @@ export class Vmx implements VmxHooks {
     if (!vpidOn) cpu.tlb.flushAsid(0, false);
     cpu.setCpl(0);
     cpu.updateAccessMasks();
+  }
+
+  /**
+   * The system bank a VM exit loads (Intel SDM Vol. 3C, 28.5.2: flat segments with fixed access
+   * rights, TR limit 0x67, GDTR/IDTR limits 0xFFFF, LDTR unusable), from the host-state fields. Kept
+   * on the VMCS access until a host-state field is written.
+   */
+  private buildHostBank(v: VmcsAccess): Uint32Array {
+    const w = v.words;
+    const bank = new Uint32Array(SB.SYS_HOST_WORDS);
+    for (const s of HOST_SEGMENT_WORDS) {
+      const selector = w[s.selector]! & 0xffff;
+      bank[SB.SEG_SEL + s.seg] = selector;
+      bank[SB.SEG_BASE + s.seg] = 0;
+      bank[SB.SEG_LIMIT + s.seg] = 0xffffffff;
+      // A null selector leaves the register unusable (except CS, which is never null here).
+      bank[SB.SEG_AR + s.seg] = s.seg !== CS && (selector & 0xfffc) === 0 ? 0x10000 : s.ar;
+    }
+    bank[SB.SEG_BASE + FS] = w[W.HOST_FS_BASE]!;
+    bank[SB.SEG_BASE + GS] = w[W.HOST_GS_BASE]!;
+    bank[SB.TR_SEL] = w[W.HOST_TR_SELECTOR]! & 0xffff;
+    bank[SB.TR_BASE] = w[W.HOST_TR_BASE]!;
+    bank[SB.TR_LIMIT] = 0x67;
+    bank[SB.TR_AR] = 0x8b;
+    bank[SB.LDTR_SEL] = 0;
+    bank[SB.LDTR_AR] = 0x10000;
+    bank[SB.GDTR_BASE] = w[W.HOST_GDTR_BASE]!;
+    bank[SB.GDTR_LIMIT] = 0xffff;
+    bank[SB.IDTR_BASE] = w[W.HOST_IDTR_BASE]!;
+    bank[SB.IDTR_LIMIT] = 0xffff;
+    bank[SB.SYSENTER_CS] = w[W.HOST_IA32_SYSENTER_CS]!;
+    bank[SB.SYSENTER_ESP] = w[W.HOST_IA32_SYSENTER_ESP]!;
+    bank[SB.SYSENTER_EIP] = w[W.HOST_IA32_SYSENTER_EIP]!;
+    v.hostBank = bank;
+    return bank;
   }
 
   // ======================= non-root operation: what exits =======================
