@@ -6,6 +6,8 @@
 // field), bits 9:1 index, bits 11:10 type (0 control, 1 read-only exit information, 2 guest state,
 // 3 host state), bits 14:13 width (0 16-bit, 1 64-bit, 2 32-bit, 3 natural width).
 
+import * as SB from "../cpu/system-bank.js";
+
 export type FieldWidth = 16 | 32 | 64 | "natural";
 export type FieldType = "control" | "exit-info" | "guest" | "host";
 
@@ -201,27 +203,33 @@ export function fieldByEncoding(encoding: number): { field: VmcsField; index: nu
  * keeps them as one block of 32-bit words in that order, so VM entry loads them with one copy and VM
  * exit saves them with one (our layout: the SDM leaves the VMCS format to the implementation).
  */
-export const GUEST_BANK_FIELDS: readonly VmcsFieldName[] = [
-  ...(["ES", "CS", "SS", "DS", "FS", "GS"] as const).map((s) => `GUEST_${s}_SELECTOR` as const),
-  ...(["ES", "CS", "SS", "DS", "FS", "GS"] as const).map((s) => `GUEST_${s}_BASE` as const),
-  ...(["ES", "CS", "SS", "DS", "FS", "GS"] as const).map((s) => `GUEST_${s}_LIMIT` as const),
-  ...(["ES", "CS", "SS", "DS", "FS", "GS"] as const).map((s) => `GUEST_${s}_AR_BYTES` as const),
-  "GUEST_LDTR_SELECTOR",
-  "GUEST_LDTR_AR_BYTES",
-  "GUEST_TR_SELECTOR",
-  "GUEST_TR_BASE",
-  "GUEST_TR_LIMIT",
-  "GUEST_TR_AR_BYTES",
-  "GUEST_GDTR_BASE",
-  "GUEST_GDTR_LIMIT",
-  "GUEST_IDTR_BASE",
-  "GUEST_IDTR_LIMIT",
-  "GUEST_SYSENTER_CS",
-  "GUEST_SYSENTER_ESP",
-  "GUEST_SYSENTER_EIP",
-  "GUEST_LDTR_BASE",
-  "GUEST_LDTR_LIMIT",
-];
+export const GUEST_BANK_FIELDS: readonly VmcsFieldName[] = (() => {
+  const bank: VmcsFieldName[] = [];
+  (["ES", "CS", "SS", "DS", "FS", "GS"] as const).forEach((s, seg) => {
+    bank[SB.SEG_SEL + seg] = `GUEST_${s}_SELECTOR`;
+    bank[SB.SEG_BASE + seg] = `GUEST_${s}_BASE`;
+    bank[SB.SEG_LIMIT + seg] = `GUEST_${s}_LIMIT`;
+    bank[SB.SEG_AR + seg] = `GUEST_${s}_AR_BYTES`;
+  });
+  bank[SB.LDTR_SEL] = "GUEST_LDTR_SELECTOR";
+  bank[SB.LDTR_AR] = "GUEST_LDTR_AR_BYTES";
+  bank[SB.TR_SEL] = "GUEST_TR_SELECTOR";
+  bank[SB.TR_BASE] = "GUEST_TR_BASE";
+  bank[SB.TR_LIMIT] = "GUEST_TR_LIMIT";
+  bank[SB.TR_AR] = "GUEST_TR_AR_BYTES";
+  bank[SB.GDTR_BASE] = "GUEST_GDTR_BASE";
+  bank[SB.GDTR_LIMIT] = "GUEST_GDTR_LIMIT";
+  bank[SB.IDTR_BASE] = "GUEST_IDTR_BASE";
+  bank[SB.IDTR_LIMIT] = "GUEST_IDTR_LIMIT";
+  bank[SB.SYSENTER_CS] = "GUEST_SYSENTER_CS";
+  bank[SB.SYSENTER_ESP] = "GUEST_SYSENTER_ESP";
+  bank[SB.SYSENTER_EIP] = "GUEST_SYSENTER_EIP";
+  bank[SB.LDTR_BASE] = "GUEST_LDTR_BASE";
+  bank[SB.LDTR_LIMIT] = "GUEST_LDTR_LIMIT";
+  if (Object.keys(bank).length !== SB.SYS_BANK_WORDS)
+    throw new Error("vmcs-fields: guest bank misses system-bank words");
+  return bank;
+})();
 
 /** Byte offset of that block in the field area: after the 64-bit slots of every field. */
 export const GUEST_BANK_OFFSET = VMCS_FIELDS.length * 8;

@@ -30,7 +30,7 @@ import { checkControls, checkGuestState, checkHostState } from "./entry-checks.j
 import { Ept } from "./ept.js";
 import { EXIT_REASON, exitReasonName } from "./exit-reasons.js";
 import { VmcsAccess } from "./vmcs.js";
-import { GUEST_BANK_WORD, VMCS, VMCS_WORD as W } from "./vmcs-fields.js";
+import { VMCS, VMCS_WORD as W } from "./vmcs-fields.js";
 
 /** A VM exit as a TypeScript hypervisor receives it (all of it is also in the VMCS). */
 export interface VmExitInfo {
@@ -281,7 +281,7 @@ export class Vmx implements VmxHooks {
     // Guest state is loaded first, then the VM-entry MSR-load list (SDM Vol. 3C, 27.3.2 and 27.4): an MSR in
     // the list overrides the guest-state field (IA32_SYSENTER_*).
     this.loadGuestState(v);
-    const msrFailure = this.loadMsrList(VMCS.VM_ENTRY_MSR_LOAD_ADDR, VMCS.VM_ENTRY_MSR_LOAD_COUNT);
+    const msrFailure = this.loadMsrList(v, W.VM_ENTRY_MSR_LOAD_ADDR, W.VM_ENTRY_MSR_LOAD_COUNT);
     if (msrFailure !== 0) {
       this.entryFailure(EXIT_REASON.MSR_LOAD_FAIL, msrFailure);
       return this.succeed();
@@ -347,7 +347,7 @@ export class Vmx implements VmxHooks {
     cpu.cr4 = w[W.GUEST_CR4]! | 0;
     // Segment registers, LDTR, TR, GDTR, IDTR, SYSENTER: the guest bank, in one copy (selectors are
     // 16-bit fields, masked by VMWRITE).
-    cpu.sysWords.set(w.subarray(GUEST_BANK_WORD, GUEST_BANK_WORD + SB.SYS_BANK_WORDS));
+    cpu.sysWords.set(v.guestBank);
     cpu.regs[ESP] = w[W.GUEST_RSP]!;
     cpu.eip = w[W.GUEST_RIP]! | 0;
     cpu.setEflags(w[W.GUEST_RFLAGS]! | EFLAGS_FIXED1);
@@ -445,11 +445,14 @@ export class Vmx implements VmxHooks {
     return [...this.asids.values()];
   }
 
-  /** VM_ENTRY/EXIT MSR lists: 16-byte entries (index, reserved, value). Returns 0 or the failing entry (1-based). */
-  private loadMsrList(addrField: number, countField: number): number {
-    const v = this.vmcs;
-    const count = v.read(countField);
-    const base = v.read(addrField);
+  /**
+   * VM_ENTRY/EXIT MSR lists: 16-byte entries (index, reserved, value), the list's address and count
+   * given by their VMCS words. Returns 0 or the failing entry (1-based).
+   */
+  private loadMsrList(v: VmcsAccess, addrWord: number, countWord: number): number {
+    const count = v.words[countWord]!;
+    if (count === 0) return 0;
+    const base = v.words[addrWord]!;
     for (let k = 0; k < count; k++) {
       const e = base + 16 * k;
       const index = this.cpu.mem.read32(e) >>> 0;
@@ -461,10 +464,10 @@ export class Vmx implements VmxHooks {
     return 0;
   }
 
-  private storeMsrList(): void {
-    const v = this.vmcs;
-    const count = v.read(VMCS.VM_EXIT_MSR_STORE_COUNT);
-    const base = v.read(VMCS.VM_EXIT_MSR_STORE_ADDR);
+  private storeMsrList(v: VmcsAccess): void {
+    const count = v.words[W.VM_EXIT_MSR_STORE_COUNT]!;
+    if (count === 0) return;
+    const base = v.words[W.VM_EXIT_MSR_STORE_ADDR]!;
     for (let k = 0; k < count; k++) {
       const e = base + 16 * k;
       const value = this.cpu.readMsr(this.cpu.mem.read32(e));
@@ -479,13 +482,24 @@ export class Vmx implements VmxHooks {
 
   /** Performs a VM exit now (from an instruction handler, whose EIP already points past it). */
   exitFromInstruction(reason: number, insn: Insn, qualification = 0, instructionInfo?: number): true {
-    const rip = (this.cpu.eip - insn.len) | 0;
-    this.performExit(
-      { reason, qualification, instructionLength: insn.len, instructionInfo: instructionInfo ?? 0, rip },
-      true,
-    );
+    // The most frequent exits (CPUID, I/O, ...): one reused record, which performExit only reads.
+    const exit = this.instructionExit;
+    exit.reason = reason;
+    exit.qualification = qualification;
+    exit.instructionLength = insn.len;
+    exit.instructionInfo = instructionInfo ?? 0;
+    exit.rip = (this.cpu.eip - insn.len) | 0;
+    this.performExit(exit, true);
     return true;
   }
+
+  private readonly instructionExit: PendingExit = {
+    reason: 0,
+    qualification: 0,
+    instructionLength: 0,
+    instructionInfo: 0,
+    rip: 0,
+  };
 
   /** Signals an exit from deep inside an instruction (EPT); the run loop calls completeExit(). */
   signalExit(exit: PendingExit): never {
@@ -550,11 +564,11 @@ export class Vmx implements VmxHooks {
     // A VM-entry failure saves no guest state and does not use the VM-exit MSR-store area (SDM Vol. 3C, 27.8).
     if (saveGuest) {
       this.saveGuestState(v, rip);
-      this.storeMsrList();
+      this.storeMsrList(v);
     }
     this.loadHostState(v);
     v.verified = verified;
-    this.loadMsrList(VMCS.VM_EXIT_MSR_LOAD_ADDR, VMCS.VM_EXIT_MSR_LOAD_COUNT);
+    this.loadMsrList(v, W.VM_EXIT_MSR_LOAD_ADDR, W.VM_EXIT_MSR_LOAD_COUNT);
     cpu.cycles += cpu.cost.vmx.vmExit;
     this.exitCount++;
     const basic = exit.reason & 0xffff;
@@ -566,22 +580,25 @@ export class Vmx implements VmxHooks {
     if (this.exitToCaller) cpu.stopRequest = { kind: "vmexit", reason: exit.reason, qualification: exit.qualification };
   }
 
-  /** The exit information of the current VMCS, as a value. */
-  exitInfo(): VmExitInfo {
+  /**
+   * The exit information of the current VMCS, as a new value, or written into `into` (a caller that
+   * does not keep it reuses one object for every exit).
+   */
+  exitInfo(into?: VmExitInfo): VmExitInfo {
     const w = this.vmcs.words;
+    const info = into ?? ({} as VmExitInfo);
     const reason = w[W.VM_EXIT_REASON]!;
-    return {
-      reason,
-      name: exitReasonName(reason),
-      qualification: w[W.EXIT_QUALIFICATION]!,
-      instructionLength: w[W.VM_EXIT_INSTRUCTION_LEN]!,
-      guestRip: w[W.GUEST_RIP]!,
-      guestLinearAddress: w[W.GUEST_LINEAR_ADDRESS]!,
-      guestPhysicalAddress: w[W.GUEST_PHYSICAL_ADDRESS]!,
-      interruptionInfo: w[W.VM_EXIT_INTR_INFO]!,
-      interruptionErrorCode: w[W.VM_EXIT_INTR_ERROR_CODE]!,
-      idtVectoringInfo: w[W.IDT_VECTORING_INFO_FIELD]!,
-    };
+    info.reason = reason;
+    info.name = exitReasonName(reason);
+    info.qualification = w[W.EXIT_QUALIFICATION]!;
+    info.instructionLength = w[W.VM_EXIT_INSTRUCTION_LEN]!;
+    info.guestRip = w[W.GUEST_RIP]!;
+    info.guestLinearAddress = w[W.GUEST_LINEAR_ADDRESS]!;
+    info.guestPhysicalAddress = w[W.GUEST_PHYSICAL_ADDRESS]!;
+    info.interruptionInfo = w[W.VM_EXIT_INTR_INFO]!;
+    info.interruptionErrorCode = w[W.VM_EXIT_INTR_ERROR_CODE]!;
+    info.idtVectoringInfo = w[W.IDT_VECTORING_INFO_FIELD]!;
+    return info;
   }
 
   /** Saves the processor's state into the guest-state area (Intel SDM Vol. 3C, 28.3). */
@@ -591,7 +608,7 @@ export class Vmx implements VmxHooks {
     w[W.GUEST_CR0] = cpu.cr0;
     w[W.GUEST_CR3] = cpu.cr3;
     w[W.GUEST_CR4] = cpu.cr4;
-    w.set(cpu.sysWords, GUEST_BANK_WORD); // segment registers, LDTR, TR, GDTR, IDTR, SYSENTER
+    v.guestBank.set(cpu.sysWords); // segment registers, LDTR, TR, GDTR, IDTR, SYSENTER
     w[W.GUEST_RSP] = cpu.regs[ESP]!;
     w[W.GUEST_RIP] = rip;
     w[W.GUEST_RFLAGS] = cpu.getEflags();
