@@ -11,6 +11,7 @@ import {
   Machine,
   parseElf32,
   type RegisterSnapshot,
+  type RunOptions,
   VMCS,
   VMCS_REVISION_ID,
   type VmExitInfo,
@@ -111,6 +112,9 @@ export class Hypervisor {
   private lastExit: ExitRecord | null = null;
   /** What exit handlers work with: one object, refilled for every exit. */
   private readonly exitContext: HypervisorExitContext;
+  private readonly exitInfoScratch = {} as VmExitInfo;
+  /** Options of each cpu.run() (it reads them when called): one object, not one per VM entry. */
+  private readonly runOptions: RunOptions = { maxInstructions: undefined };
 
   constructor(configs: VmConfig[], options: HypervisorOptions = {}) {
     if (configs.length === 0) throw new Error("a hypervisor needs at least one VM");
@@ -356,7 +360,9 @@ export class Hypervisor {
       const startCycles = cpu.cycles;
       const budget =
         limits.maxInstructions === undefined ? undefined : limits.maxInstructions - vm.stats.guestInstructions;
-      const stop = cpu.run(budget === undefined ? {} : { maxInstructions: Math.max(0, budget) });
+      const run = this.runOptions;
+      run.maxInstructions = budget === undefined ? undefined : Math.max(0, budget);
+      const stop = cpu.run(run);
       vm.stats.guestInstructions += cpu.instret - startInstret;
       const exitCost = vmx.nonRoot ? 0 : this.cost.vmx.vmExit;
       vm.stats.guestCycles += cpu.cycles - startCycles - exitCost;
@@ -437,11 +443,12 @@ export class Hypervisor {
 
   private handleExit(vm: Vm, exitCycles: number, wantRecord: boolean): ExitAction {
     const cpu = this.machine.cpu;
-    const info = this.machine.vmx.exitInfo();
+    const recording = this.options.onExit !== undefined || wantRecord;
+    // A record keeps its exit information; without one, the same object serves every exit.
+    const info = this.machine.vmx.exitInfo(recording ? undefined : this.exitInfoScratch);
     const basic = info.reason & 0xffff;
     const failedEntry = (info.reason & 0x80000000) !== 0;
     vm.countExit(basic);
-    const recording = this.options.onExit !== undefined || wantRecord;
     const ctx = this.exitContext;
     ctx.begin(vm, info, this.cost.hypervisor.dispatch, recording);
     const handler = failedEntry ? EXIT_HANDLERS[EXIT_REASON.INVALID_STATE] : EXIT_HANDLERS[basic];

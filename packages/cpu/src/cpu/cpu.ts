@@ -65,6 +65,28 @@ import {
   ZF,
 } from "./registers.js";
 import type { StopReason } from "./stop.js";
+import {
+  GDTR_BASE,
+  GDTR_LIMIT,
+  IDTR_BASE,
+  IDTR_LIMIT,
+  LDTR_AR,
+  LDTR_BASE,
+  LDTR_LIMIT,
+  LDTR_SEL,
+  resetSystemBank,
+  SEG_AR,
+  SEG_BASE,
+  SEG_LIMIT,
+  SEG_SEL,
+  SYSENTER_CS,
+  SYSENTER_EIP,
+  SYSENTER_ESP,
+  TR_AR,
+  TR_BASE,
+  TR_LIMIT,
+  TR_SEL,
+} from "./system-bank.js";
 
 /** Port I/O as the CPU sees it (the machine's PortBus implements it). */
 export interface PortIo {
@@ -171,22 +193,30 @@ export class Cpu implements LazyFlagState {
   lSign = 0x80000000;
 
   // ---- segment registers and descriptor caches (access rights in VMX layout) ----
-  readonly segSel = new Uint16Array(6);
-  readonly segBase = new Int32Array(6);
-  readonly segLimit = new Int32Array(6);
-  readonly segAr = new Int32Array(6);
-  gdtrBase = 0;
-  gdtrLimit = 0;
-  idtrBase = 0;
-  idtrLimit = 0;
-  ldtrSel = 0;
-  ldtrBase = 0;
-  ldtrLimit = 0;
-  ldtrAr = 0x10000;
-  trSel = 0;
-  trBase = 0;
-  trLimit = 0;
-  trAr = 0x8b;
+  /**
+   * Segment registers, LDTR, TR, GDTR, IDTR and IA32_SYSENTER_*: one bank of words that VM entries
+   * and exits copy as a block (system-bank.ts). The arrays below are views of it; gdtrBase, trSel,
+   * sysenterEip and the like are accessors over it (further down).
+   */
+  readonly sys = resetSystemBank();
+  /** The same bank as unsigned words (what the VMCS and the scalar accessors use). */
+  readonly sysWords = new Uint32Array(this.sys.buffer);
+  readonly segSel = this.sys.subarray(SEG_SEL, SEG_SEL + 6);
+  readonly segBase = this.sys.subarray(SEG_BASE, SEG_BASE + 6);
+  readonly segLimit = this.sys.subarray(SEG_LIMIT, SEG_LIMIT + 6);
+  readonly segAr = this.sys.subarray(SEG_AR, SEG_AR + 6);
+  declare gdtrBase: number;
+  declare gdtrLimit: number;
+  declare idtrBase: number;
+  declare idtrLimit: number;
+  declare ldtrSel: number;
+  declare ldtrBase: number;
+  declare ldtrLimit: number;
+  declare ldtrAr: number;
+  declare trSel: number;
+  declare trBase: number;
+  declare trLimit: number;
+  declare trAr: number;
   /** Current privilege level (CS.RPL in protected mode). */
   cpl = 0;
 
@@ -195,9 +225,9 @@ export class Cpu implements LazyFlagState {
   cr2 = 0;
   cr3 = 0;
   cr4 = 0;
-  sysenterCs = 0;
-  sysenterEsp = 0;
-  sysenterEip = 0;
+  declare sysenterCs: number;
+  declare sysenterEsp: number;
+  declare sysenterEip: number;
   featureControl = 0;
   /** MSRs by index; parts of the machine (the VMX layer) register their own. */
   readonly msrs = new Map<number, MsrHandler>();
@@ -1314,6 +1344,38 @@ export class Cpu implements LazyFlagState {
   get zeroReg(): number {
     return ZERO_REG;
   }
+}
+
+/**
+ * The Cpu's scalar system registers are accessors over its system bank (unsigned words); selectors
+ * keep 16 bits, as the VMCS fields that hold them.
+ */
+const BANK_PROPERTIES: Record<string, [word: number, mask: number]> = {
+  gdtrBase: [GDTR_BASE, 0xffffffff],
+  gdtrLimit: [GDTR_LIMIT, 0xffffffff],
+  idtrBase: [IDTR_BASE, 0xffffffff],
+  idtrLimit: [IDTR_LIMIT, 0xffffffff],
+  ldtrSel: [LDTR_SEL, 0xffff],
+  ldtrBase: [LDTR_BASE, 0xffffffff],
+  ldtrLimit: [LDTR_LIMIT, 0xffffffff],
+  ldtrAr: [LDTR_AR, 0xffffffff],
+  trSel: [TR_SEL, 0xffff],
+  trBase: [TR_BASE, 0xffffffff],
+  trLimit: [TR_LIMIT, 0xffffffff],
+  trAr: [TR_AR, 0xffffffff],
+  sysenterCs: [SYSENTER_CS, 0xffffffff],
+  sysenterEsp: [SYSENTER_ESP, 0xffffffff],
+  sysenterEip: [SYSENTER_EIP, 0xffffffff],
+};
+for (const [name, [word, mask]] of Object.entries(BANK_PROPERTIES)) {
+  Object.defineProperty(Cpu.prototype, name, {
+    get(this: Cpu): number {
+      return this.sysWords[word]!;
+    },
+    set(this: Cpu, v: number) {
+      this.sysWords[word] = v & mask;
+    },
+  });
 }
 
 export { U32 };

@@ -6,6 +6,8 @@
 // field), bits 9:1 index, bits 11:10 type (0 control, 1 read-only exit information, 2 guest state,
 // 3 host state), bits 14:13 width (0 16-bit, 1 64-bit, 2 32-bit, 3 natural width).
 
+import * as SB from "../cpu/system-bank.js";
+
 export type FieldWidth = 16 | 32 | 64 | "natural";
 export type FieldType = "control" | "exit-info" | "guest" | "host";
 
@@ -197,14 +199,52 @@ export function fieldByEncoding(encoding: number): { field: VmcsField; index: nu
 }
 
 /**
+ * The guest-state fields of the Cpu's system bank (cpu/system-bank.ts), in the bank's order: the VMCS
+ * keeps them as one block of 32-bit words in that order, so VM entry loads them with one copy and VM
+ * exit saves them with one (our layout: the SDM leaves the VMCS format to the implementation).
+ */
+export const GUEST_BANK_FIELDS: readonly VmcsFieldName[] = (() => {
+  const bank: VmcsFieldName[] = [];
+  (["ES", "CS", "SS", "DS", "FS", "GS"] as const).forEach((s, seg) => {
+    bank[SB.SEG_SEL + seg] = `GUEST_${s}_SELECTOR`;
+    bank[SB.SEG_BASE + seg] = `GUEST_${s}_BASE`;
+    bank[SB.SEG_LIMIT + seg] = `GUEST_${s}_LIMIT`;
+    bank[SB.SEG_AR + seg] = `GUEST_${s}_AR_BYTES`;
+  });
+  bank[SB.LDTR_SEL] = "GUEST_LDTR_SELECTOR";
+  bank[SB.LDTR_AR] = "GUEST_LDTR_AR_BYTES";
+  bank[SB.TR_SEL] = "GUEST_TR_SELECTOR";
+  bank[SB.TR_BASE] = "GUEST_TR_BASE";
+  bank[SB.TR_LIMIT] = "GUEST_TR_LIMIT";
+  bank[SB.TR_AR] = "GUEST_TR_AR_BYTES";
+  bank[SB.GDTR_BASE] = "GUEST_GDTR_BASE";
+  bank[SB.GDTR_LIMIT] = "GUEST_GDTR_LIMIT";
+  bank[SB.IDTR_BASE] = "GUEST_IDTR_BASE";
+  bank[SB.IDTR_LIMIT] = "GUEST_IDTR_LIMIT";
+  bank[SB.SYSENTER_CS] = "GUEST_SYSENTER_CS";
+  bank[SB.SYSENTER_ESP] = "GUEST_SYSENTER_ESP";
+  bank[SB.SYSENTER_EIP] = "GUEST_SYSENTER_EIP";
+  bank[SB.LDTR_BASE] = "GUEST_LDTR_BASE";
+  bank[SB.LDTR_LIMIT] = "GUEST_LDTR_LIMIT";
+  if (Object.keys(bank).length !== SB.SYS_BANK_WORDS)
+    throw new Error("vmcs-fields: guest bank misses system-bank words");
+  return bank;
+})();
+
+/** Byte offset of that block in the field area: after the 64-bit slots of every field. */
+export const GUEST_BANK_OFFSET = VMCS_FIELDS.length * 8;
+
+/**
  * Direct lookup tables for VMREAD/VMWRITE (hot on every VM entry and exit): by encoding (below
  * 0x8000), the byte offset of the value inside the field area of a VMCS region (+4 for the high half
- * of a 64-bit field), or -1; and the mask of the field's width.
+ * of a 64-bit field), or -1; and the mask of the field's width. Field i has the 64-bit slot at 8 * i,
+ * except the fields of the guest bank, which have their word in the block at GUEST_BANK_OFFSET.
  */
 export const FIELD_OFFSET = new Int32Array(0x8000).fill(-1);
 export const FIELD_MASK = new Uint32Array(0x8000);
 VMCS_FIELDS.forEach((f, index) => {
-  FIELD_OFFSET[f.encoding] = index * 8;
+  const inBank = GUEST_BANK_FIELDS.indexOf(f.name as VmcsFieldName);
+  FIELD_OFFSET[f.encoding] = inBank >= 0 ? GUEST_BANK_OFFSET + 4 * inBank : index * 8;
   FIELD_MASK[f.encoding] = f.width === 16 ? 0xffff : 0xffffffff;
   if (f.width === 64) {
     FIELD_OFFSET[f.encoding + 1] = index * 8 + 4;
@@ -214,13 +254,15 @@ VMCS_FIELDS.forEach((f, index) => {
 
 /**
  * Where each field's value sits in a VMCS region, as an index into VmcsAccess.words (the high half
- * of a 64-bit field is the next word). VM entry and exit move dozens of fields each time: they index
+ * of a 64-bit field is the next word; GUEST_BANK_WORD starts the guest bank). VM entry and exit move dozens of fields each time: they index
  * the words directly, VMREAD/VMWRITE go through FIELD_OFFSET and its checks.
  */
-export const VMCS_WORD = Object.fromEntries(VMCS_FIELDS.map((f, index) => [f.name, index * 2])) as Record<
-  VmcsFieldName,
-  number
->;
+export const VMCS_WORD = Object.fromEntries(
+  VMCS_FIELDS.map((f) => [f.name, FIELD_OFFSET[f.encoding]! >>> 2]),
+) as Record<VmcsFieldName, number>;
+
+/** The guest bank's first word in VmcsAccess.words. */
+export const GUEST_BANK_WORD = GUEST_BANK_OFFSET >>> 2;
 
 export function fieldByName(name: string): VmcsField | undefined {
   return BY_NAME.get(name.toUpperCase());

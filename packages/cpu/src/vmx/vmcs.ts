@@ -3,11 +3,13 @@
 //   offset 0: revision identifier (bits 30:0) | shadow-VMCS indicator (bit 31)
 //   offset 4: VMX-abort indicator
 //   offset 8: launch state (0 clear, 1 launched)
-//   offset 16 + 8 * i: field i of VMCS_FIELDS, 64 bits little-endian.
+//   offset 16 + 8 * i: field i of VMCS_FIELDS, 64 bits little-endian, except
+//   offset 16 + GUEST_BANK_OFFSET: the guest segment/descriptor-table/SYSENTER fields as one block of
+//     32-bit words in the order of the Cpu's system bank (vmcs-fields.ts GUEST_BANK_FIELDS).
 // Software must use VMREAD/VMWRITE; reading the region directly is undefined, as on hardware.
 
 import type { PhysicalMemory } from "../memory/physical.js";
-import { FIELD_MASK, FIELD_OFFSET, VMCS_FIELDS, widthMask } from "./vmcs-fields.js";
+import { FIELD_MASK, FIELD_OFFSET, GUEST_BANK_FIELDS, GUEST_BANK_WORD, VMCS_FIELDS, widthMask } from "./vmcs-fields.js";
 
 export const VMCS_ABORT_OFFSET = 4;
 export const VMCS_LAUNCH_STATE_OFFSET = 8;
@@ -30,6 +32,8 @@ for (const e of [
 export class VmcsAccess {
   /** The field area of the region as 32-bit words (two per field). */
   readonly words: Uint32Array;
+  /** The guest bank of the field area (vmcs-fields.ts GUEST_BANK_FIELDS): VM entry and exit copy it whole. */
+  readonly guestBank: Uint32Array;
   /** The header before it (revision, abort indicator, launch state), also as 32-bit words. */
   private readonly header: Uint32Array;
   /**
@@ -37,12 +41,18 @@ export class VmcsAccess {
    * the same knowledge); the next entry skips re-checking. Reset by any such write.
    */
   verified = false;
+  /**
+   * What a VM exit loads into the Cpu's system bank (cpu/system-bank.ts), built from the host-state
+   * fields at the first exit (Vmx.hostBank) and kept until a host-state field is written.
+   */
+  hostBank: Uint32Array | null = null;
 
   constructor(
     readonly mem: PhysicalMemory,
     readonly base: number,
   ) {
     this.words = new Uint32Array(mem.buffer, base + VMCS_FIELDS_OFFSET, (VMCS_SIZE - VMCS_FIELDS_OFFSET) >>> 2);
+    this.guestBank = this.words.subarray(GUEST_BANK_WORD, GUEST_BANK_WORD + GUEST_BANK_FIELDS.length);
     this.header = new Uint32Array(mem.buffer, base, VMCS_FIELDS_OFFSET >>> 2);
   }
 
@@ -62,6 +72,7 @@ export class VmcsAccess {
     this.words[this.wordOf(encoding)] = value & FIELD_MASK[encoding]!;
     // Anything the VM-entry checks look at makes the next entry check again.
     if (UNCHECKED_BY_ENTRY[encoding] === 0) this.verified = false;
+    if (((encoding >>> 10) & 3) === 3) this.hostBank = null;
   }
 
   /** A 64-bit field as a number (both halves). */
@@ -84,8 +95,8 @@ export class VmcsAccess {
 
   /** Every field's current value, for viewers (by name). */
   dump(): { name: string; encoding: number; value: number; high?: number }[] {
-    return VMCS_FIELDS.map((f, i) => {
-      const offset = this.base + VMCS_FIELDS_OFFSET + 8 * i;
+    return VMCS_FIELDS.map((f) => {
+      const offset = this.base + VMCS_FIELDS_OFFSET + FIELD_OFFSET[f.encoding]!;
       const value = (this.mem.read32(offset) & widthMask(f.width)) >>> 0;
       return f.width === 64
         ? { name: f.name, encoding: f.encoding, value, high: this.mem.read32(offset + 4) >>> 0 }

@@ -13,6 +13,7 @@ import { FAULT, NO_ERROR_CODE, VMEXIT } from "../cpu/fault.js";
 import type { EventKind } from "../cpu/interrupts.js";
 import { CR0_ET, CS, DS, EFLAGS_FIXED1, ES, ESP, FS, GS, IF, PAGE_FAULT, SS } from "../cpu/registers.js";
 import type { StopReason } from "../cpu/stop.js";
+import * as SB from "../cpu/system-bank.js";
 import type { Insn } from "../isa/insn.js";
 import { MAX_ASID } from "../memory/tlb.js";
 import {
@@ -68,24 +69,6 @@ const INVALID_POINTER = -1;
 
 /** VMsucceed: one shared value (entries and exits are frequent; a result is never modified). */
 const SUCCEED: VmxResult = Object.freeze({ ok: true });
-
-/** A segment register and the words (VMCS_WORD) of its guest-state fields. */
-interface GuestSegmentWords {
-  seg: number;
-  selector: number;
-  base: number;
-  limit: number;
-  ar: number;
-}
-
-const GUEST_SEGMENT_WORDS: readonly GuestSegmentWords[] = [
-  { seg: ES, selector: W.GUEST_ES_SELECTOR, base: W.GUEST_ES_BASE, limit: W.GUEST_ES_LIMIT, ar: W.GUEST_ES_AR_BYTES },
-  { seg: CS, selector: W.GUEST_CS_SELECTOR, base: W.GUEST_CS_BASE, limit: W.GUEST_CS_LIMIT, ar: W.GUEST_CS_AR_BYTES },
-  { seg: SS, selector: W.GUEST_SS_SELECTOR, base: W.GUEST_SS_BASE, limit: W.GUEST_SS_LIMIT, ar: W.GUEST_SS_AR_BYTES },
-  { seg: DS, selector: W.GUEST_DS_SELECTOR, base: W.GUEST_DS_BASE, limit: W.GUEST_DS_LIMIT, ar: W.GUEST_DS_AR_BYTES },
-  { seg: FS, selector: W.GUEST_FS_SELECTOR, base: W.GUEST_FS_BASE, limit: W.GUEST_FS_LIMIT, ar: W.GUEST_FS_AR_BYTES },
-  { seg: GS, selector: W.GUEST_GS_SELECTOR, base: W.GUEST_GS_BASE, limit: W.GUEST_GS_LIMIT, ar: W.GUEST_GS_AR_BYTES },
-];
 
 const HOST_CODE_AR = 0xc09b; // execute/read, accessed, 32-bit, 4 KiB granularity
 const HOST_DATA_AR = 0xc093; // read/write, accessed, 32-bit, 4 KiB granularity
@@ -298,7 +281,7 @@ export class Vmx implements VmxHooks {
     // Guest state is loaded first, then the VM-entry MSR-load list (SDM Vol. 3C, 27.3.2 and 27.4): an MSR in
     // the list overrides the guest-state field (IA32_SYSENTER_*).
     this.loadGuestState(v);
-    const msrFailure = this.loadMsrList(VMCS.VM_ENTRY_MSR_LOAD_ADDR, VMCS.VM_ENTRY_MSR_LOAD_COUNT);
+    const msrFailure = this.loadMsrList(v, W.VM_ENTRY_MSR_LOAD_ADDR, W.VM_ENTRY_MSR_LOAD_COUNT);
     if (msrFailure !== 0) {
       this.entryFailure(EXIT_REASON.MSR_LOAD_FAIL, msrFailure);
       return this.succeed();
@@ -362,27 +345,9 @@ export class Vmx implements VmxHooks {
     cpu.cr0 = w[W.GUEST_CR0]! | CR0_ET; // ET is hard-wired to 1 (never modified by VM entry)
     cpu.cr3 = w[W.GUEST_CR3]! | 0;
     cpu.cr4 = w[W.GUEST_CR4]! | 0;
-    for (const s of GUEST_SEGMENT_WORDS) {
-      cpu.segSel[s.seg] = w[s.selector]!;
-      cpu.segBase[s.seg] = w[s.base]!;
-      cpu.segLimit[s.seg] = w[s.limit]!;
-      cpu.segAr[s.seg] = w[s.ar]!;
-    }
-    cpu.ldtrSel = w[W.GUEST_LDTR_SELECTOR]! & 0xffff;
-    cpu.ldtrBase = w[W.GUEST_LDTR_BASE]!;
-    cpu.ldtrLimit = w[W.GUEST_LDTR_LIMIT]!;
-    cpu.ldtrAr = w[W.GUEST_LDTR_AR_BYTES]!;
-    cpu.trSel = w[W.GUEST_TR_SELECTOR]! & 0xffff;
-    cpu.trBase = w[W.GUEST_TR_BASE]!;
-    cpu.trLimit = w[W.GUEST_TR_LIMIT]!;
-    cpu.trAr = w[W.GUEST_TR_AR_BYTES]!;
-    cpu.gdtrBase = w[W.GUEST_GDTR_BASE]!;
-    cpu.gdtrLimit = w[W.GUEST_GDTR_LIMIT]!;
-    cpu.idtrBase = w[W.GUEST_IDTR_BASE]!;
-    cpu.idtrLimit = w[W.GUEST_IDTR_LIMIT]!;
-    cpu.sysenterCs = w[W.GUEST_SYSENTER_CS]!;
-    cpu.sysenterEsp = w[W.GUEST_SYSENTER_ESP]!;
-    cpu.sysenterEip = w[W.GUEST_SYSENTER_EIP]!;
+    // Segment registers, LDTR, TR, GDTR, IDTR, SYSENTER: the guest bank, in one copy (selectors are
+    // 16-bit fields, masked by VMWRITE).
+    cpu.sysWords.set(v.guestBank);
     cpu.regs[ESP] = w[W.GUEST_RSP]!;
     cpu.eip = w[W.GUEST_RIP]! | 0;
     cpu.setEflags(w[W.GUEST_RFLAGS]! | EFLAGS_FIXED1);
@@ -480,11 +445,14 @@ export class Vmx implements VmxHooks {
     return [...this.asids.values()];
   }
 
-  /** VM_ENTRY/EXIT MSR lists: 16-byte entries (index, reserved, value). Returns 0 or the failing entry (1-based). */
-  private loadMsrList(addrField: number, countField: number): number {
-    const v = this.vmcs;
-    const count = v.read(countField);
-    const base = v.read(addrField);
+  /**
+   * VM_ENTRY/EXIT MSR lists: 16-byte entries (index, reserved, value), the list's address and count
+   * given by their VMCS words. Returns 0 or the failing entry (1-based).
+   */
+  private loadMsrList(v: VmcsAccess, addrWord: number, countWord: number): number {
+    const count = v.words[countWord]!;
+    if (count === 0) return 0;
+    const base = v.words[addrWord]!;
     for (let k = 0; k < count; k++) {
       const e = base + 16 * k;
       const index = this.cpu.mem.read32(e) >>> 0;
@@ -496,10 +464,10 @@ export class Vmx implements VmxHooks {
     return 0;
   }
 
-  private storeMsrList(): void {
-    const v = this.vmcs;
-    const count = v.read(VMCS.VM_EXIT_MSR_STORE_COUNT);
-    const base = v.read(VMCS.VM_EXIT_MSR_STORE_ADDR);
+  private storeMsrList(v: VmcsAccess): void {
+    const count = v.words[W.VM_EXIT_MSR_STORE_COUNT]!;
+    if (count === 0) return;
+    const base = v.words[W.VM_EXIT_MSR_STORE_ADDR]!;
     for (let k = 0; k < count; k++) {
       const e = base + 16 * k;
       const value = this.cpu.readMsr(this.cpu.mem.read32(e));
@@ -514,13 +482,24 @@ export class Vmx implements VmxHooks {
 
   /** Performs a VM exit now (from an instruction handler, whose EIP already points past it). */
   exitFromInstruction(reason: number, insn: Insn, qualification = 0, instructionInfo?: number): true {
-    const rip = (this.cpu.eip - insn.len) | 0;
-    this.performExit(
-      { reason, qualification, instructionLength: insn.len, instructionInfo: instructionInfo ?? 0, rip },
-      true,
-    );
+    // The most frequent exits (CPUID, I/O, ...): one reused record, which performExit only reads.
+    const exit = this.instructionExit;
+    exit.reason = reason;
+    exit.qualification = qualification;
+    exit.instructionLength = insn.len;
+    exit.instructionInfo = instructionInfo ?? 0;
+    exit.rip = (this.cpu.eip - insn.len) | 0;
+    this.performExit(exit, true);
     return true;
   }
+
+  private readonly instructionExit: PendingExit = {
+    reason: 0,
+    qualification: 0,
+    instructionLength: 0,
+    instructionInfo: 0,
+    rip: 0,
+  };
 
   /** Signals an exit from deep inside an instruction (EPT); the run loop calls completeExit(). */
   signalExit(exit: PendingExit): never {
@@ -585,11 +564,11 @@ export class Vmx implements VmxHooks {
     // A VM-entry failure saves no guest state and does not use the VM-exit MSR-store area (SDM Vol. 3C, 27.8).
     if (saveGuest) {
       this.saveGuestState(v, rip);
-      this.storeMsrList();
+      this.storeMsrList(v);
     }
     this.loadHostState(v);
     v.verified = verified;
-    this.loadMsrList(VMCS.VM_EXIT_MSR_LOAD_ADDR, VMCS.VM_EXIT_MSR_LOAD_COUNT);
+    this.loadMsrList(v, W.VM_EXIT_MSR_LOAD_ADDR, W.VM_EXIT_MSR_LOAD_COUNT);
     cpu.cycles += cpu.cost.vmx.vmExit;
     this.exitCount++;
     const basic = exit.reason & 0xffff;
@@ -601,52 +580,35 @@ export class Vmx implements VmxHooks {
     if (this.exitToCaller) cpu.stopRequest = { kind: "vmexit", reason: exit.reason, qualification: exit.qualification };
   }
 
-  /** The exit information of the current VMCS, as a value. */
-  exitInfo(): VmExitInfo {
+  /**
+   * The exit information of the current VMCS, as a new value, or written into `into` (a caller that
+   * does not keep it reuses one object for every exit).
+   */
+  exitInfo(into?: VmExitInfo): VmExitInfo {
     const w = this.vmcs.words;
+    const info = into ?? ({} as VmExitInfo);
     const reason = w[W.VM_EXIT_REASON]!;
-    return {
-      reason,
-      name: exitReasonName(reason),
-      qualification: w[W.EXIT_QUALIFICATION]!,
-      instructionLength: w[W.VM_EXIT_INSTRUCTION_LEN]!,
-      guestRip: w[W.GUEST_RIP]!,
-      guestLinearAddress: w[W.GUEST_LINEAR_ADDRESS]!,
-      guestPhysicalAddress: w[W.GUEST_PHYSICAL_ADDRESS]!,
-      interruptionInfo: w[W.VM_EXIT_INTR_INFO]!,
-      interruptionErrorCode: w[W.VM_EXIT_INTR_ERROR_CODE]!,
-      idtVectoringInfo: w[W.IDT_VECTORING_INFO_FIELD]!,
-    };
+    info.reason = reason;
+    info.name = exitReasonName(reason);
+    info.qualification = w[W.EXIT_QUALIFICATION]!;
+    info.instructionLength = w[W.VM_EXIT_INSTRUCTION_LEN]!;
+    info.guestRip = w[W.GUEST_RIP]!;
+    info.guestLinearAddress = w[W.GUEST_LINEAR_ADDRESS]!;
+    info.guestPhysicalAddress = w[W.GUEST_PHYSICAL_ADDRESS]!;
+    info.interruptionInfo = w[W.VM_EXIT_INTR_INFO]!;
+    info.interruptionErrorCode = w[W.VM_EXIT_INTR_ERROR_CODE]!;
+    info.idtVectoringInfo = w[W.IDT_VECTORING_INFO_FIELD]!;
+    return info;
   }
 
-  /** Saves the processor's state into the guest-state area (Intel SDM Vol. 3C, 28.3), word by word. */
+  /** Saves the processor's state into the guest-state area (Intel SDM Vol. 3C, 28.3). */
   private saveGuestState(v: VmcsAccess, rip: number): void {
     const cpu = this.cpu;
     const w = v.words;
     w[W.GUEST_CR0] = cpu.cr0;
     w[W.GUEST_CR3] = cpu.cr3;
     w[W.GUEST_CR4] = cpu.cr4;
-    for (const s of GUEST_SEGMENT_WORDS) {
-      w[s.selector] = cpu.segSel[s.seg]!;
-      w[s.base] = cpu.segBase[s.seg]!;
-      w[s.limit] = cpu.segLimit[s.seg]!;
-      w[s.ar] = cpu.segAr[s.seg]!;
-    }
-    w[W.GUEST_LDTR_SELECTOR] = cpu.ldtrSel & 0xffff;
-    w[W.GUEST_LDTR_BASE] = cpu.ldtrBase;
-    w[W.GUEST_LDTR_LIMIT] = cpu.ldtrLimit;
-    w[W.GUEST_LDTR_AR_BYTES] = cpu.ldtrAr;
-    w[W.GUEST_TR_SELECTOR] = cpu.trSel & 0xffff;
-    w[W.GUEST_TR_BASE] = cpu.trBase;
-    w[W.GUEST_TR_LIMIT] = cpu.trLimit;
-    w[W.GUEST_TR_AR_BYTES] = cpu.trAr;
-    w[W.GUEST_GDTR_BASE] = cpu.gdtrBase;
-    w[W.GUEST_GDTR_LIMIT] = cpu.gdtrLimit;
-    w[W.GUEST_IDTR_BASE] = cpu.idtrBase;
-    w[W.GUEST_IDTR_LIMIT] = cpu.idtrLimit;
-    w[W.GUEST_SYSENTER_CS] = cpu.sysenterCs;
-    w[W.GUEST_SYSENTER_ESP] = cpu.sysenterEsp;
-    w[W.GUEST_SYSENTER_EIP] = cpu.sysenterEip;
+    v.guestBank.set(cpu.sysWords); // segment registers, LDTR, TR, GDTR, IDTR, SYSENTER
     w[W.GUEST_RSP] = cpu.regs[ESP]!;
     w[W.GUEST_RIP] = rip;
     w[W.GUEST_RFLAGS] = cpu.getEflags();
@@ -673,29 +635,8 @@ export class Vmx implements VmxHooks {
     cpu.cr0 = w[W.HOST_CR0]! | CR0_ET;
     cpu.cr3 = w[W.HOST_CR3]! | 0;
     cpu.cr4 = w[W.HOST_CR4]! | 0;
-    for (const s of HOST_SEGMENT_WORDS) {
-      const selector = w[s.selector]! & 0xffff;
-      cpu.segSel[s.seg] = selector;
-      cpu.segBase[s.seg] = 0;
-      cpu.segLimit[s.seg] = -1;
-      // A null selector leaves the register unusable (except CS, which is never null here).
-      cpu.segAr[s.seg] = s.seg !== CS && (selector & 0xfffc) === 0 ? 0x10000 : s.ar;
-    }
-    cpu.segBase[FS] = w[W.HOST_FS_BASE]!;
-    cpu.segBase[GS] = w[W.HOST_GS_BASE]!;
-    cpu.trSel = w[W.HOST_TR_SELECTOR]! & 0xffff;
-    cpu.trBase = w[W.HOST_TR_BASE]!;
-    cpu.trLimit = 0x67;
-    cpu.trAr = 0x8b;
-    cpu.ldtrSel = 0;
-    cpu.ldtrAr = 0x10000;
-    cpu.gdtrBase = w[W.HOST_GDTR_BASE]!;
-    cpu.gdtrLimit = 0xffff;
-    cpu.idtrBase = w[W.HOST_IDTR_BASE]!;
-    cpu.idtrLimit = 0xffff;
-    cpu.sysenterCs = w[W.HOST_IA32_SYSENTER_CS]!;
-    cpu.sysenterEsp = w[W.HOST_IA32_SYSENTER_ESP]!;
-    cpu.sysenterEip = w[W.HOST_IA32_SYSENTER_EIP]!;
+    // Segment registers, TR, LDTR, GDTR, IDTR, SYSENTER in one copy (LDTR base and limit stay as they are).
+    cpu.sysWords.set(v.hostBank ?? this.buildHostBank(v));
     cpu.regs[ESP] = w[W.HOST_RSP]!;
     cpu.eip = w[W.HOST_RIP]! | 0;
     cpu.setEflags(EFLAGS_FIXED1);
@@ -706,6 +647,41 @@ export class Vmx implements VmxHooks {
     if (!vpidOn) cpu.tlb.flushAsid(0, false);
     cpu.setCpl(0);
     cpu.updateAccessMasks();
+  }
+
+  /**
+   * The system bank a VM exit loads (Intel SDM Vol. 3C, 28.5.2: flat segments with fixed access
+   * rights, TR limit 0x67, GDTR/IDTR limits 0xFFFF, LDTR unusable), from the host-state fields. Kept
+   * on the VMCS access until a host-state field is written.
+   */
+  private buildHostBank(v: VmcsAccess): Uint32Array {
+    const w = v.words;
+    const bank = new Uint32Array(SB.SYS_HOST_WORDS);
+    for (const s of HOST_SEGMENT_WORDS) {
+      const selector = w[s.selector]! & 0xffff;
+      bank[SB.SEG_SEL + s.seg] = selector;
+      bank[SB.SEG_BASE + s.seg] = 0;
+      bank[SB.SEG_LIMIT + s.seg] = 0xffffffff;
+      // A null selector leaves the register unusable (except CS, which is never null here).
+      bank[SB.SEG_AR + s.seg] = s.seg !== CS && (selector & 0xfffc) === 0 ? 0x10000 : s.ar;
+    }
+    bank[SB.SEG_BASE + FS] = w[W.HOST_FS_BASE]!;
+    bank[SB.SEG_BASE + GS] = w[W.HOST_GS_BASE]!;
+    bank[SB.TR_SEL] = w[W.HOST_TR_SELECTOR]! & 0xffff;
+    bank[SB.TR_BASE] = w[W.HOST_TR_BASE]!;
+    bank[SB.TR_LIMIT] = 0x67;
+    bank[SB.TR_AR] = 0x8b;
+    bank[SB.LDTR_SEL] = 0;
+    bank[SB.LDTR_AR] = 0x10000;
+    bank[SB.GDTR_BASE] = w[W.HOST_GDTR_BASE]!;
+    bank[SB.GDTR_LIMIT] = 0xffff;
+    bank[SB.IDTR_BASE] = w[W.HOST_IDTR_BASE]!;
+    bank[SB.IDTR_LIMIT] = 0xffff;
+    bank[SB.SYSENTER_CS] = w[W.HOST_IA32_SYSENTER_CS]!;
+    bank[SB.SYSENTER_ESP] = w[W.HOST_IA32_SYSENTER_ESP]!;
+    bank[SB.SYSENTER_EIP] = w[W.HOST_IA32_SYSENTER_EIP]!;
+    v.hostBank = bank;
+    return bank;
   }
 
   // ======================= non-root operation: what exits =======================

@@ -325,3 +325,48 @@ describe("VMCS life cycle through the TypeScript API", () => {
     expect(vmx.vmxon(L.VMXON)).toEqual({ ok: false, invalid: false, error: 15 });
   });
 });
+
+describe("system state moved as banks (segment registers, LDTR, TR, GDTR, IDTR, SYSENTER)", () => {
+  it("a host-state VMWRITE between exits reaches the next exit (the cached host bank is rebuilt)", () => {
+    const { machine } = tsVm("start:\n  hlt\n  hlt", { proc: C.CPU_BASED_HLT_EXITING });
+    const vmx = machine.vmx;
+    const cpu = machine.cpu;
+    expectOk(vmx.launch());
+    expect(machine.run()).toMatchObject({ kind: "vmexit", reason: EXIT_REASON.HLT });
+    const gdtr = cpu.gdtrBase;
+    expect(gdtr).toBe(vmx.read(VMCS.HOST_GDTR_BASE));
+    vmx.write(VMCS.HOST_GDTR_BASE, gdtr + 0x1000);
+    vmx.write(VMCS.HOST_IA32_SYSENTER_EIP, 0x12345678);
+    vmx.write(VMCS.GUEST_RIP, vmx.read(VMCS.GUEST_RIP) + 1);
+    expectOk(vmx.resume());
+    expect(machine.run()).toMatchObject({ kind: "vmexit", reason: EXIT_REASON.HLT });
+    expect(cpu.gdtrBase).toBe(gdtr + 0x1000);
+    expect(cpu.sysenterEip).toBe(0x12345678);
+    expect(cpu.gdtrLimit).toBe(0xffff);
+    expect(cpu.trLimit).toBe(0x67);
+  });
+
+  it("guest fields written with VMWRITE reach the CPU at entry and come back unchanged at exit", () => {
+    const { machine } = tsVm("start:\n  hlt", { proc: C.CPU_BASED_HLT_EXITING });
+    const vmx = machine.vmx;
+    const cpu = machine.cpu;
+    vmx.write(VMCS.GUEST_SYSENTER_CS, 0x08);
+    vmx.write(VMCS.GUEST_SYSENTER_ESP, 0xfffff000);
+    vmx.write(VMCS.GUEST_LDTR_BASE, 0x4000);
+    vmx.write(VMCS.GUEST_LDTR_LIMIT, 0x17);
+    // The LDTR stays unusable: base and limit are held, not checked.
+    const ldtrAr = vmx.read(VMCS.GUEST_LDTR_AR_BYTES);
+    expectOk(vmx.launch());
+    expect(cpu.sysenterEsp).toBe(0xfffff000);
+    expect(cpu.ldtrBase).toBe(0x4000);
+    expect(machine.run()).toMatchObject({ kind: "vmexit", reason: EXIT_REASON.HLT });
+    expect(vmx.read(VMCS.GUEST_SYSENTER_CS)).toBe(0x08);
+    expect(vmx.read(VMCS.GUEST_SYSENTER_ESP)).toBe(0xfffff000);
+    expect(vmx.read(VMCS.GUEST_LDTR_BASE)).toBe(0x4000);
+    expect(vmx.read(VMCS.GUEST_LDTR_LIMIT)).toBe(0x17);
+    expect(vmx.read(VMCS.GUEST_LDTR_AR_BYTES)).toBe(ldtrAr);
+    // A VM exit leaves LDTR base and limit as they were (the host's LDTR is only made unusable).
+    expect(cpu.ldtrBase).toBe(0x4000);
+    expect(cpu.ldtrAr).toBe(0x10000);
+  });
+});

@@ -21,32 +21,39 @@ function words(text: string): [number, number, number] {
 
 const [v0, v1, v2] = words(HYPERVISOR_VENDOR);
 
+type Leaf = readonly [eax: number, ebx: number, ecx: number, edx: number];
+
+// Every leaf is a constant: computed once, shared (frozen), so a CPUID exit allocates nothing.
+const LEAF_0: Leaf = Object.freeze([1, v0, v2, v1]);
+const LEAF_1: Leaf = Object.freeze([0x000306a9, 0x00010000, HYPERVISOR_PRESENT >>> 0, CPUID_1_EDX]);
+const LEAF_HYPERVISOR: Leaf = Object.freeze([0x40000001, v0, v1, v2]);
+const LEAF_EXTENDED_MAX: Leaf = Object.freeze([0x80000000, 0, 0, 0]);
+const LEAF_ZERO: Leaf = Object.freeze([0, 0, 0, 0]);
+
 /** The virtual CPUID leaves: [eax, ebx, ecx, edx]. */
-export function virtualCpuid(leaf: number): [number, number, number, number] {
+export function virtualCpuid(leaf: number): Leaf {
   switch (leaf >>> 0) {
     case 0:
-      return [1, v0, v2, v1];
+      return LEAF_0;
     case 1:
-      return [0x000306a9, 0x00010000, HYPERVISOR_PRESENT >>> 0, CPUID_1_EDX];
+      return LEAF_1;
     case 0x40000000:
-      return [0x40000001, v0, v1, v2];
-    case 0x40000001:
-      return [0, 0, 0, 0];
+      return LEAF_HYPERVISOR;
     case 0x80000000:
-      return [0x80000000, 0, 0, 0];
+      return LEAF_EXTENDED_MAX;
     default:
-      return [0, 0, 0, 0];
+      return LEAF_ZERO; // 0x40000001 (no hypervisor features) and everything else
   }
 }
 
 export function handleCpuid(ctx: ExitContext): ExitAction {
   const r = ctx.cpu.regs;
   const leaf = r[0]! >>> 0;
-  const [a, b, c, d] = virtualCpuid(leaf);
-  r[0] = a;
-  r[3] = b;
-  r[1] = c;
-  r[2] = d;
+  const values = virtualCpuid(leaf);
+  r[0] = values[0];
+  r[3] = values[1];
+  r[1] = values[2];
+  r[2] = values[3];
   skipInstruction(ctx);
   ctx.charge(ctx.cost.hypervisor.cpuid);
   if (noting(ctx)) ctx.note(`virtual CPUID leaf 0x${leaf.toString(16)}`);
