@@ -46,6 +46,7 @@ import {
   injectPendingInterrupt,
   PAGE,
   type PagingMode,
+  ReusableExitContext,
   readGuestLinear,
   ShadowMmu,
   setupVmcs,
@@ -147,47 +148,6 @@ type Pending =
   | { kind: "mmio-read"; reg: number; size: 1 | 2 | 4; byteReg: boolean; opsize: number }
   | { kind: "hypercall" };
 
-/**
- * A vCPU's exit context, reused exit after exit: the handlers' view of the current exit, the cycles
- * they charge, and what they did in words (kept only while an exit record is being made).
- */
-class VcpuExitContext implements ExitContext {
-  exit!: VmExitInfo;
-  handlerCycles = 0;
-  readonly notes: string[] = [];
-  /** Whether an exit record is being made (the notes are kept; building them costs host time). */
-  recording = false;
-
-  constructor(
-    readonly machine: ExitContext["machine"],
-    readonly cpu: ExitContext["cpu"],
-    readonly vmx: ExitContext["vmx"],
-    readonly cost: ExitContext["cost"],
-    readonly vm: Vm,
-    private readonly onStop: (stop: VmStop) => void,
-  ) {}
-
-  begin(exit: VmExitInfo, dispatchCycles: number, recording: boolean): void {
-    this.exit = exit;
-    this.handlerCycles = dispatchCycles;
-    this.notes.length = 0;
-    this.recording = recording;
-  }
-
-  charge(cycles: number): void {
-    this.handlerCycles += cycles;
-  }
-
-  note(text: string): void {
-    if (this.recording) this.notes.push(text);
-  }
-
-  stopVm(stop: VmStop): ExitAction {
-    this.onStop(stop);
-    return "stop";
-  }
-}
-
 /** struct kvm: one VM. */
 export class KvmVm {
   memory: GuestMemory | null = null;
@@ -286,7 +246,7 @@ export class KvmModule {
   private readonly msrBitmap: number;
   private readonly byProcess = new Map<Process, KvmVcpu>();
   private readonly vcpuLoops = new Map<KvmVcpu, () => void>();
-  private readonly exitContexts = new Map<KvmVcpu, VcpuExitContext>();
+  private readonly exitContexts = new Map<KvmVcpu, ReusableExitContext>();
   private exitSeq = 0;
 
   constructor(
@@ -533,11 +493,11 @@ export class KvmModule {
     return loop;
   }
 
-  private exitContextOf(vcpu: KvmVcpu): VcpuExitContext {
+  private exitContextOf(vcpu: KvmVcpu): ReusableExitContext {
     let ctx = this.exitContexts.get(vcpu);
     if (!ctx) {
       const m = this.kernel.machine;
-      ctx = new VcpuExitContext(m, m.cpu, m.vmx, this.kernel.cost, vcpu.vm, (stop) => this.stopVcpu(vcpu, stop));
+      ctx = new ReusableExitContext(m, this.kernel.cost, (_vm, stop) => this.stopVcpu(vcpu, stop));
       this.exitContexts.set(vcpu, ctx);
     }
     return ctx;
@@ -806,7 +766,7 @@ export class KvmModule {
     }
     let toUser: number | null = null;
     const ctx = this.exitContextOf(vcpu);
-    ctx.begin(info, k.cost.hypervisor.dispatch, rec !== null);
+    ctx.begin(vm, info, k.cost.hypervisor.dispatch, rec !== null);
     let action: ExitAction;
     if (failedEntry) action = EXIT_HANDLERS[EXIT_REASON.INVALID_STATE]!(ctx);
     else {
@@ -921,7 +881,7 @@ export class KvmModule {
   }
 
   /** Port I/O: the in-kernel PIC and PIT here; anything else goes to the VMM's device models. */
-  private exitIo(ctx: VcpuExitContext, vcpu: KvmVcpu): ExitAction | "user" {
+  private exitIo(ctx: ReusableExitContext, vcpu: KvmVcpu): ExitAction | "user" {
     const io = decodeIoQualification(ctx.exit.qualification);
     const cost = ctx.cost;
     if (io.string) {
@@ -950,7 +910,7 @@ export class KvmModule {
     else mem.write32(run + KVM_RUN.DATA, value);
     skipInstruction(ctx);
     ctx.charge(cost.hypervisor.portIo);
-    if (ctx.recording) {
+    if (ctx.tracing) {
       const what = io.input
         ? `IN port 0x${io.port.toString(16)} size ${io.size}`
         : `OUT port 0x${io.port.toString(16)} size ${io.size} value 0x${value.toString(16)}`;

@@ -4,7 +4,6 @@
 
 import {
   type CostModel,
-  type Cpu,
   EXIT_REASON,
   exitReasonName,
   isElf,
@@ -15,10 +14,9 @@ import {
   VMCS,
   VMCS_REVISION_ID,
   type VmExitInfo,
-  type Vmx,
 } from "@vmxlab/cpu";
 import { VmDevices } from "./devices/vm-devices.js";
-import type { ExitAction, ExitContext } from "./exits/context.js";
+import { type ExitAction, type ExitContext, ReusableExitContext } from "./exits/context.js";
 import { injectPendingInterrupt } from "./exits/events.js";
 import { EXIT_HANDLERS } from "./exits/table.js";
 import { handleUnexpectedExit } from "./exits/unexpected.js";
@@ -111,7 +109,7 @@ export class Hypervisor {
   /** The last exit's record, when someone needs it (onExit, pauseOnExit). */
   private lastExit: ExitRecord | null = null;
   /** What exit handlers work with: one object, refilled for every exit. */
-  private readonly exitContext: HypervisorExitContext;
+  private readonly exitContext: ReusableExitContext;
   private readonly exitInfoScratch = {} as VmExitInfo;
   /** Options of each cpu.run() (it reads them when called): one object, not one per VM entry. */
   private readonly runOptions: RunOptions = { maxInstructions: undefined };
@@ -132,7 +130,7 @@ export class Hypervisor {
     this.allocator = new PageAllocator(1, pages - 1);
     this.hostCr3 = this.buildHostPageDirectory();
     this.msrBitmap = this.buildMsrBitmap();
-    this.exitContext = new HypervisorExitContext(this.machine, this.cost, (vm, stop) => this.finish(vm, stop));
+    this.exitContext = new ReusableExitContext(this.machine, this.cost, (vm, stop) => this.finish(vm, stop));
     this.enterVmxOperation();
     configs.forEach((config, i) => {
       this.vms.push(this.createVm(i, config));
@@ -541,50 +539,5 @@ export class Hypervisor {
     }
     this.switchTo(vm);
     return guestRegisterSnapshot(this.machine.vmx, vm, this.machine.cpu.regs, this.machine.cpu.cr2);
-  }
-}
-
-/**
- * The ExitContext of the type-1 hypervisor. Exits come one at a time, so one object serves them all:
- * begin() refills it, and nothing is allocated per exit. Notes are kept only when someone reads them.
- */
-class HypervisorExitContext implements ExitContext {
-  readonly cpu: Cpu;
-  readonly vmx: Vmx;
-  vm!: Vm;
-  exit!: VmExitInfo;
-  /** Modeled cycles of the handler's work so far (dispatch included). */
-  handlerCycles = 0;
-  readonly notes: string[] = [];
-  tracing = false;
-
-  constructor(
-    readonly machine: Machine,
-    readonly cost: CostModel,
-    private readonly finish: (vm: Vm, stop: VmStop) => void,
-  ) {
-    this.cpu = machine.cpu;
-    this.vmx = machine.vmx;
-  }
-
-  begin(vm: Vm, exit: VmExitInfo, dispatchCycles: number, tracing: boolean): void {
-    this.vm = vm;
-    this.exit = exit;
-    this.handlerCycles = dispatchCycles;
-    if (this.notes.length > 0) this.notes.length = 0;
-    this.tracing = tracing;
-  }
-
-  charge(cycles: number): void {
-    this.handlerCycles += cycles;
-  }
-
-  note(text: string): void {
-    if (this.tracing) this.notes.push(text);
-  }
-
-  stopVm(stop: VmStop): ExitAction {
-    this.finish(this.vm, stop);
-    return "stop";
   }
 }

@@ -4,7 +4,7 @@ export { BLOCK_BASE_PORT, BLOCK_ERROR, BLOCK_IRQ, BlockDevice, SECTOR_SIZE } fro
 export { VmDevices } from "./devices/vm-devices.js";
 export { guestKernelImage, vmmExamplePath } from "./examples.js";
 export type { ExitAction, ExitContext, ExitHandler } from "./exits/context.js";
-export { injectException, skipInstruction } from "./exits/context.js";
+export { injectException, ReusableExitContext, skipInstruction } from "./exits/context.js";
 export { HYPERVISOR_VENDOR, handleCpuid, virtualCpuid } from "./exits/cpuid.js";
 export { injectPendingInterrupt } from "./exits/events.js";
 export type { IoAccess } from "./exits/io.js";

@@ -31,6 +31,52 @@ export interface ExitContext {
 
 export type ExitHandler = (ctx: ExitContext) => ExitAction;
 
+/**
+ * The ExitContext a hypervisor hands its handlers (the type-1 one, and the hosted KVM module per vCPU).
+ * Exits come one at a time, so one object serves them all: begin() refills it and nothing is allocated
+ * per exit. Notes are kept only when someone reads them (`tracing`).
+ */
+export class ReusableExitContext implements ExitContext {
+  readonly cpu: Cpu;
+  readonly vmx: Vmx;
+  vm!: Vm;
+  exit!: VmExitInfo;
+  /** Modeled cycles of the handler's work so far (dispatch included). */
+  handlerCycles = 0;
+  readonly notes: string[] = [];
+  tracing = false;
+
+  constructor(
+    readonly machine: Machine,
+    readonly cost: CostModel,
+    private readonly finish: (vm: Vm, stop: VmStop) => void,
+  ) {
+    this.cpu = machine.cpu;
+    this.vmx = machine.vmx;
+  }
+
+  begin(vm: Vm, exit: VmExitInfo, dispatchCycles: number, tracing: boolean): void {
+    this.vm = vm;
+    this.exit = exit;
+    this.handlerCycles = dispatchCycles;
+    if (this.notes.length > 0) this.notes.length = 0;
+    this.tracing = tracing;
+  }
+
+  charge(cycles: number): void {
+    this.handlerCycles += cycles;
+  }
+
+  note(text: string): void {
+    if (this.tracing) this.notes.push(text);
+  }
+
+  stopVm(stop: VmStop): ExitAction {
+    this.finish(this.vm, stop);
+    return "stop";
+  }
+}
+
 /** Whether a note is worth its text: `if (noting(ctx)) ctx.note(\`...\`)` in handlers of frequent exits. */
 export function noting(ctx: ExitContext): boolean {
   return ctx.tracing !== false;
