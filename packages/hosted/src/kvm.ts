@@ -36,6 +36,7 @@ import {
   EXIT_HANDLERS,
   type ExitAction,
   type ExitContext,
+  type ExitRecord,
   emulatePortIo,
   GuestMemory,
   guestInstructionText,
@@ -100,23 +101,13 @@ export interface Hop {
   cycles: number;
 }
 
-/** One VM exit with every hop of its round trip (what --trace shows). */
-export interface HostedExitRecord {
-  seq: number;
-  vm: string;
-  reason: number;
-  name: string;
-  qualification: number;
-  /** The qualification in words ("OUT port 0x3f8 size 1"). */
-  detail: string;
-  info: VmExitInfo;
-  guestEip: number;
-  /** The exiting instruction, disassembled ("" for exits not caused by one). */
-  instruction: string;
+/**
+ * One VM exit with every hop of its round trip (what --trace shows): the type-1 record's fields
+ * (reason, qualification, guest EIP, instruction, handler text), with hosted's own action and timing.
+ */
+export interface HostedExitRecord extends Omit<ExitRecord, "action" | "cycles"> {
   /** Where the exit was handled: entirely in the kernel module, or in the user-space VMM. */
   handledIn: "kernel" | "user";
-  /** What the kernel module (and the device model) did. */
-  handler: string;
   /** resume (re-entered), block (the vCPU thread slept), user (returned to the VMM), stop (the VM ended). */
   action: "resume" | "block" | "user" | "stop";
   /**
