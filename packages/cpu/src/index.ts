@@ -31,6 +31,7 @@ export * as vmxControls from "./vmx/controls.js";
 export { CONTROL_BITS, decodeControls, VMXERR } from "./vmx/controls.js";
 export { checkControls, checkGuestState, checkHostState } from "./vmx/entry-checks.js";
 export { EPT_EXEC, EPT_LARGE, EPT_READ, EPT_WRITE, Ept } from "./vmx/ept.js";
+export { ExitCounter } from "./vmx/exit-counter.js";
 export type { ExitReasonName } from "./vmx/exit-reasons.js";
 export { EXIT_REASON, exitReasonName, parseExitReason } from "./vmx/exit-reasons.js";
 export { VMCS_SIZE, VmcsAccess } from "./vmx/vmcs.js";

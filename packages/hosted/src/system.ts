@@ -70,7 +70,7 @@ export interface HostedPausePoint {
 
 /** Per-VM results, in the type-1 hypervisor's terms plus the hosted split. */
 export interface HostedVmStats {
-  exits: Map<number, number>;
+  exits: ReadonlyMap<number, number>;
   guestInstructions: number;
   guestCycles: number;
   /** Kernel-module cycles for this VM: VM transitions, in-kernel handlers, its ioctls (KVM_RUN entry and return). */

@@ -2,7 +2,7 @@
 // memory-virtualization mode and statistics. All plain data except the device objects, which save
 // and load their own state.
 
-import type { RegisterSnapshot } from "@vmxlab/cpu";
+import { ExitCounter, type RegisterSnapshot } from "@vmxlab/cpu";
 import type { VmDevices } from "./devices/vm-devices.js";
 import type { GuestMemory } from "./memory/guest-memory.js";
 import type { Mmu } from "./memory/mmu.js";
@@ -46,7 +46,7 @@ export type VmState = "runnable" | "halted" | "stopped";
 
 export interface VmStats {
   /** VM exits by basic reason number. */
-  exits: Map<number, number>;
+  exits: ExitCounter;
   /** Guest instructions retired. */
   guestInstructions: number;
   /** Modeled cycles spent in the guest (non-root operation). */
@@ -74,7 +74,13 @@ export class Vm {
   launched = false;
   state: VmState = "runnable";
   stop: VmStop | null = null;
-  readonly stats: VmStats = { exits: new Map(), guestInstructions: 0, guestCycles: 0, hypervisorCycles: 0, slices: 0 };
+  readonly stats: VmStats = {
+    exits: new ExitCounter(),
+    guestInstructions: 0,
+    guestCycles: 0,
+    hypervisorCycles: 0,
+    slices: 0,
+  };
   readonly consoleBytes: number[] = [];
   /** Guest-visible registers captured when the VM stopped. */
   finalRegs: RegisterSnapshot | null = null;
@@ -106,6 +112,6 @@ export class Vm {
   }
 
   countExit(reason: number): void {
-    this.stats.exits.set(reason, (this.stats.exits.get(reason) ?? 0) + 1);
+    this.stats.exits.add(reason);
   }
 }

@@ -75,13 +75,10 @@ import {
   LDTR_LIMIT,
   LDTR_SEL,
   resetSystemBank,
-  SEG_AR,
-  SEG_BASE,
-  SEG_LIMIT,
-  SEG_SEL,
   SYSENTER_CS,
   SYSENTER_EIP,
   SYSENTER_ESP,
+  type SystemBankViews,
   TR_AR,
   TR_BASE,
   TR_LIMIT,
@@ -198,13 +195,22 @@ export class Cpu implements LazyFlagState {
    * and exits copy as a block (system-bank.ts). The arrays below are views of it; gdtrBase, trSel,
    * sysenterEip and the like are accessors over it (further down).
    */
-  readonly sys = resetSystemBank();
+  /** The Cpu's own bank: the one in use outside VMX non-root operation. */
+  readonly rootBank: SystemBankViews = resetSystemBank();
+  // The bank in use, through its views (see useBank): always read them from the Cpu, never keep one.
+  sys = this.rootBank.sys;
   /** The same bank as unsigned words (what the VMCS and the scalar accessors use). */
-  readonly sysWords = new Uint32Array(this.sys.buffer);
-  readonly segSel = this.sys.subarray(SEG_SEL, SEG_SEL + 6);
-  readonly segBase = this.sys.subarray(SEG_BASE, SEG_BASE + 6);
-  readonly segLimit = this.sys.subarray(SEG_LIMIT, SEG_LIMIT + 6);
-  readonly segAr = this.sys.subarray(SEG_AR, SEG_AR + 6);
+  sysWords = this.rootBank.sysWords;
+  segSel = this.rootBank.segSel;
+  segBase = this.rootBank.segBase;
+  segLimit = this.rootBank.segLimit;
+  segAr = this.rootBank.segAr;
+  /**
+   * Counts writes into the bank in use (segment loads, descriptor-table and SYSENTER registers): VM
+   * exit compares it to know the root bank still holds the host state it loaded last time. Code that
+   * writes the bank's words must go through segments.ts or the accessors, which count.
+   */
+  bankWrites = 0;
   declare gdtrBase: number;
   declare gdtrLimit: number;
   declare idtrBase: number;
@@ -674,6 +680,19 @@ export class Cpu implements LazyFlagState {
     this.fl = fl;
   }
 
+  /**
+   * Makes `bank` the system state the Cpu works on: VM entry points it at the guest-state area of the
+   * VMCS, VM exit back at rootBank (system-bank.ts).
+   */
+  useBank(bank: SystemBankViews): void {
+    this.sys = bank.sys;
+    this.sysWords = bank.sysWords;
+    this.segSel = bank.segSel;
+    this.segBase = bank.segBase;
+    this.segLimit = bank.segLimit;
+    this.segAr = bank.segAr;
+  }
+
   // ======================= privilege and mode =======================
 
   /** Recomputes the TLB deny masks after a change of CPL, CR0.WP or hooks. */
@@ -695,7 +714,7 @@ export class Cpu implements LazyFlagState {
       this.cplChangedAt = this.cycles;
       this.cpl = cpl;
       this.updateAccessMasks();
-      this.tlb.epoch++;
+      this.tlb.setLinkContext(this.asid, cpl);
     }
   }
 
@@ -709,7 +728,7 @@ export class Cpu implements LazyFlagState {
     this.asid = asid;
     this.asidTag = asid << 20;
     this.asidMix = asidHash(asid);
-    this.tlb.epoch++;
+    this.tlb.setLinkContext(asid, this.cpl);
   }
 
   get pagingEnabled(): boolean {
@@ -1129,7 +1148,8 @@ export class Cpu implements LazyFlagState {
   private burst(deadline: number, instrLimit: number): void {
     this.burstDeadline = deadline;
     this.burstInstrLimit = instrLimit;
-    let block = this.blockAt(this.eip);
+    const blocks = this.blocks;
+    let block = blocks.lastRun !== null ? this.nextBlock(blocks.lastRun, this.eip) : this.blockAt(this.eip);
     while (block !== null) {
       const insns = block.insns;
       const n = insns.length;
@@ -1137,6 +1157,7 @@ export class Cpu implements LazyFlagState {
         this.runBlockStepwise(instrLimit - this.instret, deadline);
         return;
       }
+      blocks.lastRun = block;
       const startEip = this.eip;
       const last = n - 1;
       // k = index of the running instruction; k === n once the cycles and count of instructions
@@ -1176,26 +1197,27 @@ export class Cpu implements LazyFlagState {
         return;
       }
       if (!this.mayChain()) return;
-      // Follow the successor link if it is still valid, else look the block up.
-      const eip = this.eip;
-      const linked = this.linkedBlock(block, eip);
-      if (linked !== null) block = linked;
-      else {
-        const epoch = this.tlb.epoch;
-        const next = this.blockAt(eip);
-        if (next === null) return;
-        if (block.linkEpoch !== epoch) {
-          block.linkEpoch = epoch;
-          block.linkEip0 = eip;
-          block.link0 = next;
-          block.linkEip1 = -1;
-        } else {
-          block.linkEip1 = eip;
-          block.link1 = next;
-        }
-        block = next;
-      }
+      block = this.nextBlock(block, this.eip);
     }
+  }
+
+  /** The block at EIP after `block`: its successor link if still valid, else a lookup that becomes one. */
+  private nextBlock(block: Block, eip: number): Block | null {
+    const linked = this.linkedBlock(block, eip);
+    if (linked !== null) return linked;
+    const epoch = this.tlb.epoch;
+    const next = this.blockAt(eip);
+    if (next === null) return null;
+    if (block.linkEpoch !== epoch) {
+      block.linkEpoch = epoch;
+      block.linkEip0 = eip;
+      block.link0 = next;
+      block.linkEip1 = -1;
+    } else {
+      block.linkEip1 = eip;
+      block.link1 = next;
+    }
+    return next;
   }
 
   /** Whether the burst may go on to the next block: nothing needs the outer loop (a stop, HLT, an event). */
@@ -1373,6 +1395,7 @@ for (const [name, [word, mask]] of Object.entries(BANK_PROPERTIES)) {
       return this.sysWords[word]!;
     },
     set(this: Cpu, v: number) {
+      this.bankWrites++;
       this.sysWords[word] = v & mask;
     },
   });

@@ -77,6 +77,7 @@ function markAccessed(cpu: Cpu, address: number, desc: Descriptor): void {
 }
 
 function setCache(cpu: Cpu, seg: number, selector: number, desc: Descriptor | null): void {
+  cpu.bankWrites++;
   cpu.segSel[seg] = selector;
   if (desc) {
     cpu.segBase[seg] = desc.base;
@@ -169,6 +170,7 @@ export function loadStackSegment(cpu: Cpu, selector: number, cpl: number, faultV
 
 /** Loads a flat segment cache directly (boot state, SYSENTER/SYSEXIT, VM entry/exit). */
 export function setFlatSegment(cpu: Cpu, seg: number, selector: number, ar: number): void {
+  cpu.bankWrites++;
   cpu.segSel[seg] = selector;
   cpu.segBase[seg] = 0;
   cpu.segLimit[seg] = -1;

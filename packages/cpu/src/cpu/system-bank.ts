@@ -33,10 +33,40 @@ export const LDTR_LIMIT = 38;
 export const SYS_BANK_WORDS = 39;
 export const SYS_HOST_WORDS = 37;
 
-/** A bank at reset: every register 0 except the access rights of LDTR (unusable) and TR (busy 32-bit TSS). */
-export function resetSystemBank(): Int32Array {
-  const bank = new Int32Array(SYS_BANK_WORDS);
-  bank[LDTR_AR] = 0x10000;
-  bank[TR_AR] = 0x8b;
+/**
+ * The views the Cpu works through over one bank's words. A bank lives either in the Cpu's own storage
+ * (root operation and the bare machine) or in the guest-state area of the VMCS a VM entry loaded: in
+ * VMX non-root operation the Cpu works on that area directly, so entry and exit repoint these views
+ * (Cpu.useBank) instead of copying the words in and out.
+ */
+export interface SystemBankViews {
+  /** The bank as signed words. */
+  readonly sys: Int32Array;
+  /** The same words unsigned (what the VMCS and the scalar accessors use). */
+  readonly sysWords: Uint32Array;
+  readonly segSel: Int32Array;
+  readonly segBase: Int32Array;
+  readonly segLimit: Int32Array;
+  readonly segAr: Int32Array;
+}
+
+/** Views of the SYS_BANK_WORDS words at `byteOffset` of `buffer`. */
+export function systemBankViews(buffer: ArrayBufferLike, byteOffset: number): SystemBankViews {
+  const sys = new Int32Array(buffer, byteOffset, SYS_BANK_WORDS);
+  return {
+    sys,
+    sysWords: new Uint32Array(buffer, byteOffset, SYS_BANK_WORDS),
+    segSel: sys.subarray(SEG_SEL, SEG_SEL + 6),
+    segBase: sys.subarray(SEG_BASE, SEG_BASE + 6),
+    segLimit: sys.subarray(SEG_LIMIT, SEG_LIMIT + 6),
+    segAr: sys.subarray(SEG_AR, SEG_AR + 6),
+  };
+}
+
+/** A bank of its own at reset: every register 0 except the access rights of LDTR (unusable) and TR (busy 32-bit TSS). */
+export function resetSystemBank(): SystemBankViews {
+  const bank = systemBankViews(new ArrayBuffer(4 * SYS_BANK_WORDS), 0);
+  bank.sys[LDTR_AR] = 0x10000;
+  bank.sys[TR_AR] = 0x8b;
   return bank;
 }

@@ -30,7 +30,7 @@ export interface Block {
   /** Bytes from the first instruction to the end of the last. */
   length: number;
   // Successor links (block chaining): valid while linkEpoch equals the TLB epoch, which moves on
-  // every flush, eviction, CPL or address-space change and code invalidation.
+  // every flush, eviction and code invalidation and names the address space and CPL (memory/tlb.ts).
   linkEpoch: number;
   linkEip0: number;
   link0: Block | null;
@@ -49,6 +49,11 @@ export class BlockCache {
   private readonly byPage = new Map<number, Block[]>();
   decodedBlocks = 0;
   invalidations = 0;
+  /**
+   * The block that ended the last burst: its successor links find the block a new burst starts
+   * with (after a VM exit and entry, an interrupt and its IRET) without a lookup.
+   */
+  lastRun: Block | null = null;
 
   constructor(private readonly cpu: Cpu) {}
 
@@ -148,16 +153,17 @@ export class BlockCache {
       }
       this.byPage.delete(page);
       this.cpu.tlb.setCodeFlag(page, false);
-      this.cpu.tlb.epoch++;
+      this.cpu.tlb.bumpEpoch();
       this.invalidations++;
     }
   }
 
   clear(): void {
+    this.lastRun = null;
     for (const page of this.byPage.keys()) this.cpu.tlb.setCodeFlag(page, false);
     this.slots.fill(null);
     this.byPage.clear();
-    this.cpu.tlb.epoch++;
+    this.cpu.tlb.bumpEpoch();
   }
 
   /** The physical pages holding decoded code (machine snapshots keep this set: see restoreCodePages). */
@@ -174,6 +180,7 @@ export class BlockCache {
     this.slots.fill(null);
     this.byPage.clear();
     for (const page of pages) this.byPage.set(page, []);
-    this.cpu.tlb.epoch++;
+    this.lastRun = null;
+    this.cpu.tlb.bumpEpoch();
   }
 }

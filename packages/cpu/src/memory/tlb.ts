@@ -19,6 +19,8 @@ export const TLB_LARGE = 1 << 9; // part of a 4 MiB page (INVLPG drops the whole
 
 const INVALID_TAG = -1;
 export const MAX_ASID = 4094;
+/** Larger than any link context (asid * 4 + CPL), so contexts never alias across change counts. */
+const EPOCH_STEP = 4 * (MAX_ASID + 1) + 4;
 
 export interface TlbStats {
   hits: number;
@@ -40,8 +42,16 @@ export class Tlb {
   readonly info: Int32Array;
   readonly stats: TlbStats = { hits: 0, misses: 0, walkReferences: 0, flushes: 0 };
   private largeEntries = 0;
-  /** Moves on every change that can invalidate a cached translation (used by block chaining). */
+  /**
+   * What a block link (a cached "next block at this EIP") depends on, in one number for one compare
+   * (cpu burst): EPOCH_STEP times the count of changes that can invalidate a cached translation or
+   * decoded code (evictions, drops, flushes, code invalidation), plus the link context (address-space
+   * id and CPL). A round trip to another context (a VM exit and entry under VPID, a system call and its
+   * return) that changed nothing comes back to the same epoch, so links made before it stay usable.
+   */
   epoch = 0;
+  /** The link context now: asid * 4 + CPL (see linkContext). */
+  private context = 0;
 
   constructor(entries = 4096) {
     if (entries < 1 || (entries & (entries - 1)) !== 0) throw new RangeError("TLB size must be a power of two");
@@ -51,11 +61,23 @@ export class Tlb {
     this.info = new Int32Array(entries);
   }
 
+  /** Something that can invalidate cached translations or decoded code changed: every link is dropped. */
+  bumpEpoch(): void {
+    this.epoch += EPOCH_STEP;
+  }
+
+  /** The CPU switched address space or privilege level: links made in the new context become usable again. */
+  setLinkContext(asid: number, cpl: number): void {
+    const context = asid * 4 + cpl;
+    this.epoch += context - this.context;
+    this.context = context;
+  }
+
   fill(vpn: number, asid: number, info: number): void {
     const idx = (vpn ^ asidHash(asid)) & this.mask;
     if (this.tag[idx] !== INVALID_TAG) {
       if (this.info[idx]! & TLB_LARGE) this.largeEntries--;
-      this.epoch++;
+      this.epoch += EPOCH_STEP;
     }
     this.tag[idx] = vpn | (asid << 20);
     this.info[idx] = info;
@@ -69,7 +91,7 @@ export class Tlb {
   }
 
   private drop(idx: number): void {
-    this.epoch++;
+    this.epoch += EPOCH_STEP;
     if (this.info[idx]! & TLB_LARGE) this.largeEntries--;
     this.tag[idx] = INVALID_TAG;
   }
@@ -93,7 +115,7 @@ export class Tlb {
   /** Flush one ASID; keepGlobal leaves G entries (MOV CR3 with CR4.PGE). */
   flushAsid(asid: number, keepGlobal: boolean): void {
     this.stats.flushes++;
-    this.epoch++;
+    this.epoch += EPOCH_STEP;
     const tag = this.tag;
     for (let i = 0; i < this.size; i++) {
       const t = tag[i]!;
@@ -103,7 +125,7 @@ export class Tlb {
 
   flushAll(): void {
     this.stats.flushes++;
-    this.epoch++;
+    this.epoch += EPOCH_STEP;
     this.tag.fill(INVALID_TAG);
     this.largeEntries = 0;
   }

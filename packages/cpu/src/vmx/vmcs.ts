@@ -8,8 +8,9 @@
 //     32-bit words in the order of the Cpu's system bank (vmcs-fields.ts GUEST_BANK_FIELDS).
 // Software must use VMREAD/VMWRITE; reading the region directly is undefined, as on hardware.
 
+import { type SystemBankViews, systemBankViews } from "../cpu/system-bank.js";
 import type { PhysicalMemory } from "../memory/physical.js";
-import { FIELD_MASK, FIELD_OFFSET, GUEST_BANK_FIELDS, GUEST_BANK_WORD, VMCS_FIELDS, widthMask } from "./vmcs-fields.js";
+import { FIELD_MASK, FIELD_OFFSET, GUEST_BANK_WORD, VMCS_FIELDS, widthMask } from "./vmcs-fields.js";
 
 export const VMCS_ABORT_OFFSET = 4;
 export const VMCS_LAUNCH_STATE_OFFSET = 8;
@@ -32,8 +33,11 @@ for (const e of [
 export class VmcsAccess {
   /** The field area of the region as 32-bit words (two per field). */
   readonly words: Uint32Array;
-  /** The guest bank of the field area (vmcs-fields.ts GUEST_BANK_FIELDS): VM entry and exit copy it whole. */
-  readonly guestBank: Uint32Array;
+  /**
+   * The guest bank of the field area (vmcs-fields.ts GUEST_BANK_FIELDS), as the Cpu's views of a system
+   * bank: in VMX non-root operation the Cpu works on these words directly (Cpu.useBank).
+   */
+  readonly guestBank: SystemBankViews;
   /** The header before it (revision, abort indicator, launch state), also as 32-bit words. */
   private readonly header: Uint32Array;
   /**
@@ -52,7 +56,7 @@ export class VmcsAccess {
     readonly base: number,
   ) {
     this.words = new Uint32Array(mem.buffer, base + VMCS_FIELDS_OFFSET, (VMCS_SIZE - VMCS_FIELDS_OFFSET) >>> 2);
-    this.guestBank = this.words.subarray(GUEST_BANK_WORD, GUEST_BANK_WORD + GUEST_BANK_FIELDS.length);
+    this.guestBank = systemBankViews(mem.buffer, base + VMCS_FIELDS_OFFSET + 4 * GUEST_BANK_WORD);
     this.header = new Uint32Array(mem.buffer, base, VMCS_FIELDS_OFFSET >>> 2);
   }
 

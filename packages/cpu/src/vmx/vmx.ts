@@ -28,6 +28,7 @@ import {
 import * as C from "./controls.js";
 import { checkControls, checkGuestState, checkHostState } from "./entry-checks.js";
 import { Ept } from "./ept.js";
+import { ExitCounter } from "./exit-counter.js";
 import { EXIT_REASON, exitReasonName } from "./exit-reasons.js";
 import { VmcsAccess } from "./vmcs.js";
 import { VMCS, VMCS_WORD as W } from "./vmcs-fields.js";
@@ -101,6 +102,8 @@ export class Vmx implements VmxHooks {
   /** VPID -> TLB address-space id. */
   private readonly asids = new Map<number, number>();
   private nextAsid = 1;
+  private lastVpid = -1;
+  private lastAsid = 0;
   /** Controls cached at VM entry (they cannot change in non-root operation). */
   pin = 0;
   proc = 0;
@@ -113,13 +116,18 @@ export class Vmx implements VmxHooks {
   /** Event being delivered to the guest (for IDT-vectoring information), or 0. */
   private vectoringInfo = 0;
   private vectoringError = 0;
+  /** The host bank the last VM exit put into the CPU's root bank, and cpu.bankWrites right after. */
+  private rootLoadedFrom: Uint32Array | null = null;
+  private rootStamp = 0;
+  /** No write reached the root bank since then (brought up to date at each VM entry). */
+  private rootUntouched = false;
   /** An exit signalled from inside an instruction, performed by completeExit(). */
   pendingExit: PendingExit | null = null;
   /** Every VM exit, for traces: set by the embedder (null costs nothing). */
   onExit: ((info: VmExitInfo) => void) | null = null;
   exitCount = 0;
   /** VM exits by basic reason, since the machine was created. */
-  readonly exitCounts = new Map<number, number>();
+  readonly exitCounts = new ExitCounter();
 
   constructor(cpu: Cpu) {
     this.cpu = cpu;
@@ -345,9 +353,10 @@ export class Vmx implements VmxHooks {
     cpu.cr0 = w[W.GUEST_CR0]! | CR0_ET; // ET is hard-wired to 1 (never modified by VM entry)
     cpu.cr3 = w[W.GUEST_CR3]! | 0;
     cpu.cr4 = w[W.GUEST_CR4]! | 0;
-    // Segment registers, LDTR, TR, GDTR, IDTR, SYSENTER: the guest bank, in one copy (selectors are
-    // 16-bit fields, masked by VMWRITE).
-    cpu.sysWords.set(v.guestBank);
+    // Segment registers, LDTR, TR, GDTR, IDTR, SYSENTER: the CPU works on the VMCS's guest bank itself
+    // until the exit (selectors are 16-bit fields, masked by VMWRITE): nothing to copy in or out.
+    this.rootUntouched &&= cpu.bankWrites === this.rootStamp;
+    cpu.useBank(v.guestBank);
     cpu.regs[ESP] = w[W.GUEST_RSP]!;
     cpu.eip = w[W.GUEST_RIP]! | 0;
     cpu.setEflags(w[W.GUEST_RFLAGS]! | EFLAGS_FIXED1);
@@ -421,17 +430,22 @@ export class Vmx implements VmxHooks {
   private injecting = false;
 
   private asidFor(vpid: number): number {
+    // The VPID of the previous entry (a hypervisor re-entering the same vCPU): no map lookup.
+    if (vpid === this.lastVpid) return this.lastAsid;
     let asid = this.asids.get(vpid);
     if (asid === undefined) {
       if (this.nextAsid > MAX_ASID) {
         // Out of tags: recycle them all (a full flush is always architecturally allowed).
         this.asids.clear();
+        this.lastVpid = -1;
         this.cpu.tlb.flushAll();
         this.nextAsid = 1;
       }
       asid = this.nextAsid++;
       this.asids.set(vpid, asid);
     }
+    this.lastVpid = vpid;
+    this.lastAsid = asid;
     return asid;
   }
 
@@ -572,7 +586,7 @@ export class Vmx implements VmxHooks {
     cpu.cycles += cpu.cost.vmx.vmExit;
     this.exitCount++;
     const basic = exit.reason & 0xffff;
-    this.exitCounts.set(basic, (this.exitCounts.get(basic) ?? 0) + 1);
+    this.exitCounts.add(basic);
     if (basic === EXIT_REASON.EXTERNAL_INTERRUPT && this.exitControls & C.VM_EXIT_ACK_INTR_ON_EXIT && cpu.pic) {
       w[W.VM_EXIT_INTR_INFO] = (cpu.pic.acknowledge() & 0xff) | C.INTR_INFO_VALID_MASK;
     }
@@ -608,7 +622,9 @@ export class Vmx implements VmxHooks {
     w[W.GUEST_CR0] = cpu.cr0;
     w[W.GUEST_CR3] = cpu.cr3;
     w[W.GUEST_CR4] = cpu.cr4;
-    v.guestBank.set(cpu.sysWords); // segment registers, LDTR, TR, GDTR, IDTR, SYSENTER
+    // Segment registers, LDTR, TR, GDTR, IDTR, SYSENTER are in the guest bank already (loadGuestState),
+    // unless someone made another VMCS current while the guest ran (then it gets them, as a copy would).
+    if (cpu.sysWords !== v.guestBank.sysWords) v.guestBank.sysWords.set(cpu.sysWords);
     w[W.GUEST_RSP] = cpu.regs[ESP]!;
     w[W.GUEST_RIP] = rip;
     w[W.GUEST_RFLAGS] = cpu.getEflags();
@@ -635,8 +651,21 @@ export class Vmx implements VmxHooks {
     cpu.cr0 = w[W.HOST_CR0]! | CR0_ET;
     cpu.cr3 = w[W.HOST_CR3]! | 0;
     cpu.cr4 = w[W.HOST_CR4]! | 0;
-    // Segment registers, TR, LDTR, GDTR, IDTR, SYSENTER in one copy (LDTR base and limit stay as they are).
-    cpu.sysWords.set(v.hostBank ?? this.buildHostBank(v));
+    // Back to the CPU's own bank; segment registers, TR, LDTR, GDTR, IDTR, SYSENTER in one copy. LDTR base
+    // and limit stay as they are (the SDM only makes LDTR unusable): carried over from the bank left.
+    const left = cpu.sysWords;
+    cpu.useBank(cpu.rootBank);
+    const root = cpu.sysWords;
+    root[SB.LDTR_BASE] = left[SB.LDTR_BASE]!;
+    root[SB.LDTR_LIMIT] = left[SB.LDTR_LIMIT]!;
+    // The copy is skipped when the root bank still holds what the previous exit loaded from these same
+    // host fields: no root code wrote it since (a TypeScript hypervisor runs none).
+    const host = v.hostBank ?? this.buildHostBank(v);
+    const untouched = this.rootUntouched && (left !== root || cpu.bankWrites === this.rootStamp);
+    if (!untouched || this.rootLoadedFrom !== host) root.set(host);
+    this.rootLoadedFrom = host;
+    this.rootUntouched = true;
+    this.rootStamp = cpu.bankWrites;
     cpu.regs[ESP] = w[W.HOST_RSP]!;
     cpu.eip = w[W.HOST_RIP]! | 0;
     cpu.setEflags(EFLAGS_FIXED1);

@@ -21,16 +21,18 @@ function words(text: string): [number, number, number] {
 
 const [v0, v1, v2] = words(HYPERVISOR_VENDOR);
 
-type Leaf = readonly [eax: number, ebx: number, ecx: number, edx: number];
+/** A leaf's [eax, ebx, ecx, edx] as register words (what the handler stores into the guest's registers). */
+type Leaf = Readonly<Int32Array>;
 
-// Every leaf is a constant: computed once, shared (frozen), so a CPUID exit allocates nothing.
-const LEAF_0: Leaf = Object.freeze([1, v0, v2, v1]);
-const LEAF_1: Leaf = Object.freeze([0x000306a9, 0x00010000, HYPERVISOR_PRESENT >>> 0, CPUID_1_EDX]);
-const LEAF_HYPERVISOR: Leaf = Object.freeze([0x40000001, v0, v1, v2]);
-const LEAF_EXTENDED_MAX: Leaf = Object.freeze([0x80000000, 0, 0, 0]);
-const LEAF_ZERO: Leaf = Object.freeze([0, 0, 0, 0]);
+// Every leaf is a constant: computed once and shared, so a CPUID exit allocates nothing.
+const leafOf = (eax: number, ebx: number, ecx: number, edx: number): Leaf => Int32Array.of(eax, ebx, ecx, edx);
+const LEAF_0 = leafOf(1, v0, v2, v1);
+const LEAF_1 = leafOf(0x000306a9, 0x00010000, HYPERVISOR_PRESENT, CPUID_1_EDX);
+const LEAF_HYPERVISOR = leafOf(0x40000001, v0, v1, v2);
+const LEAF_EXTENDED_MAX = leafOf(0x80000000, 0, 0, 0);
+const LEAF_ZERO = leafOf(0, 0, 0, 0);
 
-/** The virtual CPUID leaves: [eax, ebx, ecx, edx]. */
+/** The virtual CPUID leaves: [eax, ebx, ecx, edx] (signed words: `>>> 0` for the unsigned value). */
 export function virtualCpuid(leaf: number): Leaf {
   switch (leaf >>> 0) {
     case 0:
@@ -50,10 +52,10 @@ export function handleCpuid(ctx: ExitContext): ExitAction {
   const r = ctx.cpu.regs;
   const leaf = r[0]! >>> 0;
   const values = virtualCpuid(leaf);
-  r[0] = values[0];
-  r[3] = values[1];
-  r[1] = values[2];
-  r[2] = values[3];
+  r[0] = values[0]!;
+  r[3] = values[1]!;
+  r[1] = values[2]!;
+  r[2] = values[3]!;
   skipInstruction(ctx);
   ctx.charge(ctx.cost.hypervisor.cpuid);
   if (noting(ctx)) ctx.note(`virtual CPUID leaf 0x${leaf.toString(16)}`);
