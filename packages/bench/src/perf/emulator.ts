@@ -167,7 +167,9 @@ async function measureExitRates(options: EmulatorPerfOptions, perf: EmulatorPerf
     const config = registry.configurations.find((x) => x.name === c.configuration);
     if (!workload || !config || !workload.baseline) continue;
     options.onProgress?.(`exits per second: ${c.name}`);
-    const n = quick ? 2_000 : 20_000;
+    // Long loops, so the machine's creation and warm-up (also in the baseline, but noisy) are small
+    // beside the exits themselves.
+    const n = quick ? 2_000 : 200_000;
     const program = workload.program(n);
     const baseline = workload.baseline(n);
     const first = config.run(program, { costModel: cost });

@@ -42,7 +42,7 @@ export class Ept implements GuestPhysicalTranslator {
 
   constructor(private readonly vmx: Vmx) {}
 
-  /** Takes the EPTP at VM entry (already checked for validity). */
+  /** Takes the EPTP at VM entry (already checked for validity): its low 32 bits are enough. */
   load(eptp: number): this {
     this.pml4 = (eptp % 0x1_0000_0000) & ~0xfff;
     this.accessedDirty = (eptp & 0x40) !== 0;

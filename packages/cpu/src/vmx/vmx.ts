@@ -376,8 +376,9 @@ export class Vmx implements VmxHooks {
       cpu.setAsid(0);
       cpu.tlb.flushAsid(0, false);
     }
-    cpu.walker.ept = this.proc2 & C.SECONDARY_EXEC_ENABLE_EPT ? this.ept.load(v.read64(VMCS.EPT_POINTER)) : null;
-    cpu.updateAccessMasks();
+    // The EPT PML4 address is in the pointer's low word (physical memory is below 4 GiB).
+    cpu.walker.ept = this.proc2 & C.SECONDARY_EXEC_ENABLE_EPT ? this.ept.load(w[W.EPT_POINTER]!) : null;
+    // (setCpl above recomputed the access masks if the CPL changed: nothing else they depend on did.)
     // The preemption timer counts down every 2^rate TSC cycles; value 0 exits before any instruction.
     if (this.pin & C.PIN_BASED_VMX_PREEMPTION_TIMER) {
       const value = w[W.VMX_PREEMPTION_TIMER_VALUE]!;
@@ -674,8 +675,7 @@ export class Vmx implements VmxHooks {
     cpu.movSsShadow = false;
     cpu.setAsid(0);
     if (!vpidOn) cpu.tlb.flushAsid(0, false);
-    cpu.setCpl(0);
-    cpu.updateAccessMasks();
+    cpu.setCpl(0); // recomputes the access masks if the CPL changes
   }
 
   /**

@@ -17,14 +17,13 @@ const { VM_ENTRY_INTR_INFO_FIELD, CPU_BASED_VM_EXEC_CONTROL, GUEST_RFLAGS, GUEST
 export function injectPendingInterrupt(vmx: Vmx, vm: Vm): boolean {
   const proc = vmx.read(CPU_BASED_VM_EXEC_CONTROL);
   const pic = vm.devices.pic;
-  const alreadyInjecting = (vmx.read(VM_ENTRY_INTR_INFO_FIELD) & 0x80000000) !== 0;
   if (!pic.hasInterrupt()) {
     if (proc & C.CPU_BASED_INTR_WINDOW_EXITING) {
       vmx.write(CPU_BASED_VM_EXEC_CONTROL, proc & ~C.CPU_BASED_INTR_WINDOW_EXITING);
     }
     return false;
   }
-  if (alreadyInjecting) {
+  if (vmx.read(VM_ENTRY_INTR_INFO_FIELD) & 0x80000000) {
     // An exception goes in first (a #GP for a refused WRMSR, say); the interrupt waits, but for the
     // window right after that event's delivery, not for whatever exit comes next (KVM likewise
     // requests an interrupt window when it cannot inject).
