@@ -17,7 +17,7 @@ import {
 } from "@vmxlab/cpu";
 import { VmDevices } from "./devices/vm-devices.js";
 import { type ExitAction, type ExitContext, ReusableExitContext } from "./exits/context.js";
-import { injectPendingInterrupt } from "./exits/events.js";
+import { injectPendingInterrupt, reinjectInterruptedEvent } from "./exits/events.js";
 import { EXIT_HANDLERS } from "./exits/table.js";
 import { handleUnexpectedExit } from "./exits/unexpected.js";
 import { type GuestPagingView, guestInstructionText, guestRegisterSnapshot } from "./inspect.js";
@@ -451,7 +451,7 @@ export class Hypervisor {
     ctx.begin(vm, info, this.cost.hypervisor.dispatch, recording);
     const handler = failedEntry ? EXIT_HANDLERS[EXIT_REASON.INVALID_STATE] : EXIT_HANDLERS[basic];
     const action: ExitAction = handler ? handler(ctx) : this.unexpectedExit(ctx);
-    if (action === "resume" || action === "yield" || action === "halt") this.reinjectInterruptedEvent(info);
+    if (action === "resume" || action === "yield" || action === "halt") reinjectInterruptedEvent(ctx);
     const handlerCycles = ctx.handlerCycles;
     const notes = ctx.notes;
     cpu.cycles += handlerCycles;
@@ -484,23 +484,6 @@ export class Hypervisor {
       this.options.onExit?.(record);
     } else this.exitSeq++;
     return action;
-  }
-
-  /**
-   * An exit that interrupted the delivery of an event (IDT-vectoring information valid: an EPT
-   * violation on the guest's IDT or stack, say) must not lose it: it is injected again on the next
-   * entry, as KVM's vmx_complete_interrupts does. INT n / INT3 / INTO need nothing: GUEST_RIP points
-   * at the instruction, which simply runs again.
-   */
-  private reinjectInterruptedEvent(info: VmExitInfo): void {
-    const vmx = this.machine.vmx;
-    const vectoring = info.idtVectoringInfo;
-    if (!(vectoring & 0x80000000)) return;
-    if (vmx.read(VMCS.VM_ENTRY_INTR_INFO_FIELD) & 0x80000000) return; // a handler queued an event already
-    const type = (vectoring >>> 8) & 7;
-    if (type !== 0 && type !== 2 && type !== 3) return;
-    vmx.write(VMCS.VM_ENTRY_INTR_INFO_FIELD, (vectoring & 0x80000fff) >>> 0);
-    if (vectoring & 0x800) vmx.write(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE, vmx.read(VMCS.IDT_VECTORING_ERROR_CODE));
   }
 
   /** An exit no handler claims: stop that VM with the reason, qualification and a VMCS dump. */

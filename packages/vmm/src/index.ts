@@ -6,7 +6,7 @@ export { guestKernelImage, vmmExamplePath } from "./examples.js";
 export type { ExitAction, ExitContext, ExitHandler } from "./exits/context.js";
 export { injectException, ReusableExitContext, skipInstruction } from "./exits/context.js";
 export { HYPERVISOR_VENDOR, handleCpuid, virtualCpuid } from "./exits/cpuid.js";
-export { injectPendingInterrupt } from "./exits/events.js";
+export { injectPendingInterrupt, reinjectInterruptedEvent } from "./exits/events.js";
 export type { IoAccess } from "./exits/io.js";
 export { decodeIoQualification, emulatePortIo } from "./exits/io.js";
 export { EXIT_HANDLERS } from "./exits/table.js";

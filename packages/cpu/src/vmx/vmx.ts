@@ -893,7 +893,17 @@ export class Vmx implements VmxHooks {
         const type = kind === "exception" ? C.INTR_TYPE_HARD_EXCEPTION : C.INTR_TYPE_SOFT_EXCEPTION;
         const hasError = errorCode !== NO_ERROR_CODE;
         const info = vector | (type << 8) | (hasError ? C.INTR_INFO_DELIVER_CODE_MASK : 0) | C.INTR_INFO_VALID_MASK;
-        const len = software ? cpu.softwareInstructionLength : 0;
+        // An exit during the delivery of INT n / INT3 / INTO / INT1 (this exception hit it: a #PF on the
+        // guest's IDT or stack) reports that instruction's length with its IDT-vectoring information, so
+        // the hypervisor can inject the event again (Intel SDM Vol. 3C, 28.2.4); GUEST_RIP is already
+        // the instruction (the run loop restarted it).
+        const vectoringType = (this.vectoringInfo >>> 8) & 7;
+        const duringSoftware =
+          (this.vectoringInfo & C.INTR_INFO_VALID_MASK) !== 0 &&
+          (vectoringType === C.INTR_TYPE_SOFT_INTR ||
+            vectoringType === C.INTR_TYPE_SOFT_EXCEPTION ||
+            vectoringType === C.INTR_TYPE_PRIV_SW_EXCEPTION);
+        const len = software || duringSoftware ? cpu.softwareInstructionLength : 0;
         this.performExit(
           {
             reason: EXIT_REASON.EXCEPTION_NMI,

@@ -529,8 +529,6 @@ describe("IDT-vectoring information (exits during event delivery)", () => {
     expect(s.read(VMCS.VM_ENTRY_INTR_INFO_FIELD)).toBe(0x30);
   });
 
-  // KNOWN BUG: an exit during delivery of INT n / INT3 / INTO saves RIP after the instruction, length 0,
-  // and counts the INT as retired (see the report). Turn test.fails back into test once fixed.
   test("EPT violation while delivering INT n: software interrupt, RIP at the INT, its length saved", () => {
     const s = setup({ code: "nop\nint 0x80\nvmcall\n" });
     s.ept.setEntry(1, GUEST_IDT, 0);
@@ -565,6 +563,18 @@ describe("IDT-vectoring information (exits during event delivery)", () => {
     expect(e.qualification).toBe(GUEST_STACK_TOP - 4);
     expect(e.idtVectoringInfo).toBe(info(6, HW));
     expect(e.guestRip).toBe(GUEST_CODE + 1);
+  });
+
+  test("#PF (in the bitmap) while delivering INT n to a not-present stack: RIP at the INT, its length saved", () => {
+    const s = setup({ paging: true, code: "nop\nint 0x80\n" });
+    s.m.memory.write32(s.paging!.pteAddress(GUEST_STACK_TOP - 4), 0);
+    s.write(VMCS.EXCEPTION_BITMAP, 1 << 14);
+    const e = launchToExit(s);
+    expect(e.reason).toBe(EXIT_REASON.EXCEPTION_NMI);
+    expect(e.interruptionInfo).toBe(info(14, HW, true));
+    expect(e.idtVectoringInfo).toBe(info(0x80, SW_INT));
+    expect(e.guestRip).toBe(GUEST_CODE + 1);
+    expect(e.instructionLength).toBe(2);
   });
 
   test("the guest walks its own tables for the IDT: a violation on its page table has bit 8 clear", () => {

@@ -43,6 +43,29 @@ export function injectPendingInterrupt(vmx: Vmx, vm: Vm): boolean {
   return false;
 }
 
+/**
+ * After an exit handler, before the next entry: an exit that interrupted the delivery of an event (its
+ * IDT-vectoring information is valid: an EPT violation or shadow-paging #PF on the guest's IDT or
+ * stack, say) must not lose it, so an external interrupt, NMI or hardware exception is injected again,
+ * as KVM's vmx_complete_interrupts does. A software event (INT n, INT3, INTO, INT1) is not: GUEST_RIP
+ * references its instruction, which simply runs again and raises it once more. (KVM injects those too,
+ * with the instruction length; running the instruction again keeps the guest's retired-instruction
+ * count equal to the bare machine's, which the tests compare.)
+ */
+export function reinjectInterruptedEvent(ctx: ExitContext): void {
+  const vectoring = ctx.exit.idtVectoringInfo;
+  if (!(vectoring & 0x80000000) || ctx.vm.stop) return;
+  const type = (vectoring >>> 8) & 7;
+  if (type !== C.INTR_TYPE_EXT_INTR && type !== C.INTR_TYPE_NMI_INTR && type !== C.INTR_TYPE_HARD_EXCEPTION) return;
+  const vmx = ctx.vmx;
+  if (vmx.read(VM_ENTRY_INTR_INFO_FIELD) & 0x80000000) return; // the handler queued an event itself
+  vmx.write(VM_ENTRY_INTR_INFO_FIELD, (vectoring & 0x80000fff) >>> 0);
+  if (vectoring & 0x800) vmx.write(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE, vmx.read(VMCS.IDT_VECTORING_ERROR_CODE));
+  if (ctx.tracing !== false) {
+    ctx.note(`vector 0x${(vectoring & 0xff).toString(16)} whose delivery the exit interrupted is injected again`);
+  }
+}
+
 export function handlePreemptionTimer(ctx: ExitContext): ExitAction {
   ctx.charge(ctx.cost.hypervisor.dispatch);
   ctx.note("preemption timer: time slice or virtual timer due");
