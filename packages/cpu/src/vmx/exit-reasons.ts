@@ -55,13 +55,18 @@ export const EXIT_REASON = {
 
 export type ExitReasonName = keyof typeof EXIT_REASON;
 
-const NAMES = new Map<number, ExitReasonName>(
-  (Object.entries(EXIT_REASON) as [ExitReasonName, number][]).map(([name, n]) => [n, name]),
-);
+/** Names by basic reason, "UNKNOWN_<n>" in the gaps: every exit names its reason, so a plain array. */
+const NAMES: string[] = (() => {
+  const entries = Object.entries(EXIT_REASON) as [ExitReasonName, number][];
+  const names = Array.from({ length: Math.max(...entries.map(([, n]) => n)) + 1 }, (_, n) => `UNKNOWN_${n}`);
+  for (const [name, n] of entries) names[n] = name;
+  return names;
+})();
 
 /** Intel/KVM name of a basic exit reason ("CPUID", "IO_INSTRUCTION", ...), or "UNKNOWN_<n>". */
 export function exitReasonName(reason: number): string {
-  return NAMES.get(reason & 0xffff) ?? `UNKNOWN_${reason & 0xffff}`;
+  const basic = reason & 0xffff;
+  return basic < NAMES.length ? NAMES[basic]! : `UNKNOWN_${basic}`;
 }
 
 /** Parses a reason given by name (case-insensitive, with or without EXIT_REASON_) or number. */
