@@ -33,6 +33,105 @@ import { EXIT_REASON, exitReasonName } from "./exit-reasons.js";
 import { VmcsAccess } from "./vmcs.js";
 import { VMCS, VMCS_WORD as W } from "./vmcs-fields.js";
 
+// The control bits and the VMCS word indices (VMCS_WORD) this file uses, as module constants: VM entry and
+// exit read dozens of them each time, and a namespace or object property load per use costs measurably
+// (V8 does not fold imported values).
+const {
+  CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
+  CPU_BASED_CR3_LOAD_EXITING,
+  CPU_BASED_CR3_STORE_EXITING,
+  CPU_BASED_HLT_EXITING,
+  CPU_BASED_INTR_WINDOW_EXITING,
+  CPU_BASED_INVLPG_EXITING,
+  CPU_BASED_PAUSE_EXITING,
+  CPU_BASED_RDTSC_EXITING,
+  CPU_BASED_UNCOND_IO_EXITING,
+  CPU_BASED_USE_IO_BITMAPS,
+  CPU_BASED_USE_MSR_BITMAPS,
+  CPU_BASED_USE_TSC_OFFSETTING,
+  GUEST_ACTIVITY_ACTIVE,
+  GUEST_ACTIVITY_HLT,
+  GUEST_INTR_STATE_MOV_SS,
+  GUEST_INTR_STATE_STI,
+  INTR_INFO_DELIVER_CODE_MASK,
+  INTR_INFO_VALID_MASK,
+  INTR_TYPE_EXT_INTR,
+  INTR_TYPE_HARD_EXCEPTION,
+  INTR_TYPE_NMI_INTR,
+  INTR_TYPE_PRIV_SW_EXCEPTION,
+  INTR_TYPE_SOFT_EXCEPTION,
+  INTR_TYPE_SOFT_INTR,
+  PIN_BASED_EXT_INTR_MASK,
+  PIN_BASED_NMI_EXITING,
+  PIN_BASED_VMX_PREEMPTION_TIMER,
+  SECONDARY_EXEC_ENABLE_EPT,
+  SECONDARY_EXEC_ENABLE_VPID,
+  SECONDARY_EXEC_UNRESTRICTED_GUEST,
+  VMXERR,
+  VMX_EXIT_REASONS_FAILED_VMENTRY,
+  VM_EXIT_ACK_INTR_ON_EXIT,
+  VM_EXIT_SAVE_VMX_PREEMPTION_TIMER,
+} = C;
+const {
+  CPU_BASED_VM_EXEC_CONTROL: W_CPU_BASED_VM_EXEC_CONTROL,
+  CR0_GUEST_HOST_MASK: W_CR0_GUEST_HOST_MASK,
+  CR0_READ_SHADOW: W_CR0_READ_SHADOW,
+  CR4_GUEST_HOST_MASK: W_CR4_GUEST_HOST_MASK,
+  CR4_READ_SHADOW: W_CR4_READ_SHADOW,
+  EPT_POINTER: W_EPT_POINTER,
+  EXIT_QUALIFICATION: W_EXIT_QUALIFICATION,
+  GUEST_ACTIVITY_STATE: W_GUEST_ACTIVITY_STATE,
+  GUEST_CR0: W_GUEST_CR0,
+  GUEST_CR3: W_GUEST_CR3,
+  GUEST_CR4: W_GUEST_CR4,
+  GUEST_INTERRUPTIBILITY_INFO: W_GUEST_INTERRUPTIBILITY_INFO,
+  GUEST_LINEAR_ADDRESS: W_GUEST_LINEAR_ADDRESS,
+  GUEST_PHYSICAL_ADDRESS: W_GUEST_PHYSICAL_ADDRESS,
+  GUEST_RFLAGS: W_GUEST_RFLAGS,
+  GUEST_RIP: W_GUEST_RIP,
+  GUEST_RSP: W_GUEST_RSP,
+  HOST_CR0: W_HOST_CR0,
+  HOST_CR3: W_HOST_CR3,
+  HOST_CR4: W_HOST_CR4,
+  HOST_CS_SELECTOR: W_HOST_CS_SELECTOR,
+  HOST_DS_SELECTOR: W_HOST_DS_SELECTOR,
+  HOST_ES_SELECTOR: W_HOST_ES_SELECTOR,
+  HOST_FS_BASE: W_HOST_FS_BASE,
+  HOST_FS_SELECTOR: W_HOST_FS_SELECTOR,
+  HOST_GDTR_BASE: W_HOST_GDTR_BASE,
+  HOST_GS_BASE: W_HOST_GS_BASE,
+  HOST_GS_SELECTOR: W_HOST_GS_SELECTOR,
+  HOST_IA32_SYSENTER_CS: W_HOST_IA32_SYSENTER_CS,
+  HOST_IA32_SYSENTER_EIP: W_HOST_IA32_SYSENTER_EIP,
+  HOST_IA32_SYSENTER_ESP: W_HOST_IA32_SYSENTER_ESP,
+  HOST_IDTR_BASE: W_HOST_IDTR_BASE,
+  HOST_RIP: W_HOST_RIP,
+  HOST_RSP: W_HOST_RSP,
+  HOST_SS_SELECTOR: W_HOST_SS_SELECTOR,
+  HOST_TR_BASE: W_HOST_TR_BASE,
+  HOST_TR_SELECTOR: W_HOST_TR_SELECTOR,
+  IDT_VECTORING_ERROR_CODE: W_IDT_VECTORING_ERROR_CODE,
+  IDT_VECTORING_INFO_FIELD: W_IDT_VECTORING_INFO_FIELD,
+  PIN_BASED_VM_EXEC_CONTROL: W_PIN_BASED_VM_EXEC_CONTROL,
+  SECONDARY_VM_EXEC_CONTROL: W_SECONDARY_VM_EXEC_CONTROL,
+  TSC_OFFSET: W_TSC_OFFSET,
+  VIRTUAL_PROCESSOR_ID: W_VIRTUAL_PROCESSOR_ID,
+  VMX_INSTRUCTION_INFO: W_VMX_INSTRUCTION_INFO,
+  VMX_PREEMPTION_TIMER_VALUE: W_VMX_PREEMPTION_TIMER_VALUE,
+  VM_ENTRY_INTR_INFO_FIELD: W_VM_ENTRY_INTR_INFO_FIELD,
+  VM_ENTRY_MSR_LOAD_ADDR: W_VM_ENTRY_MSR_LOAD_ADDR,
+  VM_ENTRY_MSR_LOAD_COUNT: W_VM_ENTRY_MSR_LOAD_COUNT,
+  VM_EXIT_CONTROLS: W_VM_EXIT_CONTROLS,
+  VM_EXIT_INSTRUCTION_LEN: W_VM_EXIT_INSTRUCTION_LEN,
+  VM_EXIT_INTR_ERROR_CODE: W_VM_EXIT_INTR_ERROR_CODE,
+  VM_EXIT_INTR_INFO: W_VM_EXIT_INTR_INFO,
+  VM_EXIT_MSR_LOAD_ADDR: W_VM_EXIT_MSR_LOAD_ADDR,
+  VM_EXIT_MSR_LOAD_COUNT: W_VM_EXIT_MSR_LOAD_COUNT,
+  VM_EXIT_MSR_STORE_ADDR: W_VM_EXIT_MSR_STORE_ADDR,
+  VM_EXIT_MSR_STORE_COUNT: W_VM_EXIT_MSR_STORE_COUNT,
+  VM_EXIT_REASON: W_VM_EXIT_REASON,
+} = W;
+
 /** A VM exit as a TypeScript hypervisor receives it (all of it is also in the VMCS). */
 export interface VmExitInfo {
   /** Full exit reason (bit 31 set for a failed VM entry). */
@@ -76,12 +175,12 @@ const HOST_DATA_AR = 0xc093; // read/write, accessed, 32-bit, 4 KiB granularity
 
 /** A segment register, the word of its host selector field, and the access rights a VM exit gives it. */
 const HOST_SEGMENT_WORDS: readonly { seg: number; selector: number; ar: number }[] = [
-  { seg: CS, selector: W.HOST_CS_SELECTOR, ar: HOST_CODE_AR },
-  { seg: SS, selector: W.HOST_SS_SELECTOR, ar: HOST_DATA_AR },
-  { seg: DS, selector: W.HOST_DS_SELECTOR, ar: HOST_DATA_AR },
-  { seg: ES, selector: W.HOST_ES_SELECTOR, ar: HOST_DATA_AR },
-  { seg: FS, selector: W.HOST_FS_SELECTOR, ar: HOST_DATA_AR },
-  { seg: GS, selector: W.HOST_GS_SELECTOR, ar: HOST_DATA_AR },
+  { seg: CS, selector: W_HOST_CS_SELECTOR, ar: HOST_CODE_AR },
+  { seg: SS, selector: W_HOST_SS_SELECTOR, ar: HOST_DATA_AR },
+  { seg: DS, selector: W_HOST_DS_SELECTOR, ar: HOST_DATA_AR },
+  { seg: ES, selector: W_HOST_ES_SELECTOR, ar: HOST_DATA_AR },
+  { seg: FS, selector: W_HOST_FS_SELECTOR, ar: HOST_DATA_AR },
+  { seg: GS, selector: W_HOST_GS_SELECTOR, ar: HOST_DATA_AR },
 ];
 
 /** TSC cycles per tick of the VMX-preemption timer. */
@@ -190,7 +289,7 @@ export class Vmx implements VmxHooks {
 
   /** VMXON (after the #UD/#GP checks the instruction makes). */
   vmxon(address: number, high = 0): VmxResult {
-    if (this.inVmxOperation) return this.failValid(C.VMXERR.VMXON_IN_VMX_ROOT_OPERATION);
+    if (this.inVmxOperation) return this.failValid(VMXERR.VMXON_IN_VMX_ROOT_OPERATION);
     // Bits 30:0 must hold the revision identifier and bit 31 must be 0 (Intel SDM Vol. 3C, VMXON).
     if (!this.validRegion(address, high) || this.cpu.mem.read32(address) >>> 0 !== VMCS_REVISION_ID) {
       return this.failInvalid();
@@ -209,19 +308,19 @@ export class Vmx implements VmxHooks {
   }
 
   vmclear(address: number, high = 0): VmxResult {
-    if (!this.validRegion(address, high)) return this.failValid(C.VMXERR.VMCLEAR_INVALID_ADDRESS);
-    if (address === this.vmxonPointer) return this.failValid(C.VMXERR.VMCLEAR_VMXON_POINTER);
+    if (!this.validRegion(address, high)) return this.failValid(VMXERR.VMCLEAR_INVALID_ADDRESS);
+    if (address === this.vmxonPointer) return this.failValid(VMXERR.VMCLEAR_VMXON_POINTER);
     new VmcsAccess(this.cpu.mem, address).launched = false;
     if (address === this.currentVmcs) this.currentVmcs = INVALID_POINTER;
     return this.succeed();
   }
 
   vmptrld(address: number, high = 0): VmxResult {
-    if (!this.validRegion(address, high)) return this.failValid(C.VMXERR.VMPTRLD_INVALID_ADDRESS);
-    if (address === this.vmxonPointer) return this.failValid(C.VMXERR.VMPTRLD_VMXON_POINTER);
+    if (!this.validRegion(address, high)) return this.failValid(VMXERR.VMPTRLD_INVALID_ADDRESS);
+    if (address === this.vmxonPointer) return this.failValid(VMXERR.VMPTRLD_VMXON_POINTER);
     // Bit 31 (shadow-VMCS indicator) set is also an incorrect revision: no VMCS shadowing here.
     if (this.cpu.mem.read32(address) >>> 0 !== VMCS_REVISION_ID) {
-      return this.failValid(C.VMXERR.VMPTRLD_INCORRECT_VMCS_REVISION_ID);
+      return this.failValid(VMXERR.VMPTRLD_INCORRECT_VMCS_REVISION_ID);
     }
     this.currentVmcs = address;
     return this.succeed();
@@ -233,7 +332,7 @@ export class Vmx implements VmxHooks {
     try {
       return { result: this.succeed(), value: this.vmcs.read(encoding) };
     } catch {
-      return { result: this.failValid(C.VMXERR.UNSUPPORTED_VMCS_COMPONENT), value: 0 };
+      return { result: this.failValid(VMXERR.UNSUPPORTED_VMCS_COMPONENT), value: 0 };
     }
   }
 
@@ -243,9 +342,9 @@ export class Vmx implements VmxHooks {
     try {
       this.vmcs.read(encoding);
     } catch {
-      return this.failValid(C.VMXERR.UNSUPPORTED_VMCS_COMPONENT);
+      return this.failValid(VMXERR.UNSUPPORTED_VMCS_COMPONENT);
     }
-    if (type === 1) return this.failValid(C.VMXERR.VMWRITE_READ_ONLY_VMCS_COMPONENT);
+    if (type === 1) return this.failValid(VMXERR.VMWRITE_READ_ONLY_VMCS_COMPONENT);
     this.vmcs.write(encoding, value);
     // Outside IA-32e mode the operand is 32 bits: a full-access write to a 64-bit field clears
     // bits 63:32 ("if the field is longer than the operand, its high bits are cleared").
@@ -273,12 +372,12 @@ export class Vmx implements VmxHooks {
     const cpu = this.cpu;
     if (this.currentVmcs === INVALID_POINTER) return this.failInvalid();
     const v = this.vmcs;
-    if (cpu.interruptShadow && cpu.movSsShadow) return this.failValid(C.VMXERR.ENTRY_EVENTS_BLOCKED_BY_MOV_SS);
-    if (launch && v.launched) return this.failValid(C.VMXERR.VMLAUNCH_NONCLEAR_VMCS);
-    if (!launch && !v.launched) return this.failValid(C.VMXERR.VMRESUME_NONLAUNCHED_VMCS);
+    if (cpu.interruptShadow && cpu.movSsShadow) return this.failValid(VMXERR.ENTRY_EVENTS_BLOCKED_BY_MOV_SS);
+    if (launch && v.launched) return this.failValid(VMXERR.VMLAUNCH_NONCLEAR_VMCS);
+    if (!launch && !v.launched) return this.failValid(VMXERR.VMRESUME_NONLAUNCHED_VMCS);
     const checked = v.verified;
-    if (!checked && checkControls(this, v) !== null) return this.failValid(C.VMXERR.ENTRY_INVALID_CONTROL_FIELD);
-    if (!checked && checkHostState(this, v) !== null) return this.failValid(C.VMXERR.ENTRY_INVALID_HOST_STATE_FIELD);
+    if (!checked && checkControls(this, v) !== null) return this.failValid(VMXERR.ENTRY_INVALID_CONTROL_FIELD);
+    if (!checked && checkHostState(this, v) !== null) return this.failValid(VMXERR.ENTRY_INVALID_HOST_STATE_FIELD);
     cpu.cycles += cpu.cost.vmx.vmEntry;
     this.exitToCaller = fromApi;
     if (!checked && checkGuestState(this, v) !== null) {
@@ -289,7 +388,7 @@ export class Vmx implements VmxHooks {
     // Guest state is loaded first, then the VM-entry MSR-load list (SDM Vol. 3C, 27.3.2 and 27.4): an MSR in
     // the list overrides the guest-state field (IA32_SYSENTER_*).
     this.loadGuestState(v);
-    const msrFailure = this.loadMsrList(v, W.VM_ENTRY_MSR_LOAD_ADDR, W.VM_ENTRY_MSR_LOAD_COUNT);
+    const msrFailure = this.loadMsrList(v, W_VM_ENTRY_MSR_LOAD_ADDR, W_VM_ENTRY_MSR_LOAD_COUNT);
     if (msrFailure !== 0) {
       this.entryFailure(EXIT_REASON.MSR_LOAD_FAIL, msrFailure);
       return this.succeed();
@@ -305,7 +404,7 @@ export class Vmx implements VmxHooks {
   private entryFailure(reason: number, qualification: number): void {
     this.performExit(
       {
-        reason: (reason | C.VMX_EXIT_REASONS_FAILED_VMENTRY) >>> 0,
+        reason: (reason | VMX_EXIT_REASONS_FAILED_VMENTRY) >>> 0,
         qualification,
         rip: this.vmcs.read(VMCS.GUEST_RIP),
       },
@@ -338,82 +437,82 @@ export class Vmx implements VmxHooks {
   private loadGuestState(v: VmcsAccess): void {
     const cpu = this.cpu;
     const w = v.words;
-    this.pin = w[W.PIN_BASED_VM_EXEC_CONTROL]!;
-    this.proc = w[W.CPU_BASED_VM_EXEC_CONTROL]!;
-    this.proc2 = this.proc & C.CPU_BASED_ACTIVATE_SECONDARY_CONTROLS ? w[W.SECONDARY_VM_EXEC_CONTROL]! : 0;
-    this.exitControls = w[W.VM_EXIT_CONTROLS]!;
-    this.cr0Mask = w[W.CR0_GUEST_HOST_MASK]!;
-    this.cr4Mask = w[W.CR4_GUEST_HOST_MASK]!;
-    this.cr0Shadow = w[W.CR0_READ_SHADOW]!;
-    this.cr4Shadow = w[W.CR4_READ_SHADOW]!;
+    this.pin = w[W_PIN_BASED_VM_EXEC_CONTROL]!;
+    this.proc = w[W_CPU_BASED_VM_EXEC_CONTROL]!;
+    this.proc2 = this.proc & CPU_BASED_ACTIVATE_SECONDARY_CONTROLS ? w[W_SECONDARY_VM_EXEC_CONTROL]! : 0;
+    this.exitControls = w[W_VM_EXIT_CONTROLS]!;
+    this.cr0Mask = w[W_CR0_GUEST_HOST_MASK]!;
+    this.cr4Mask = w[W_CR4_GUEST_HOST_MASK]!;
+    this.cr0Shadow = w[W_CR0_READ_SHADOW]!;
+    this.cr4Shadow = w[W_CR4_READ_SHADOW]!;
     // From the two halves: read64() as one double loses the low bits of a negative offset.
     this.tscOffset =
-      this.proc & C.CPU_BASED_USE_TSC_OFFSETTING ? (w[W.TSC_OFFSET + 1]! | 0) * 0x1_0000_0000 + w[W.TSC_OFFSET]! : 0;
+      this.proc & CPU_BASED_USE_TSC_OFFSETTING ? (w[W_TSC_OFFSET + 1]! | 0) * 0x1_0000_0000 + w[W_TSC_OFFSET]! : 0;
 
-    cpu.cr0 = w[W.GUEST_CR0]! | CR0_ET; // ET is hard-wired to 1 (never modified by VM entry)
-    cpu.cr3 = w[W.GUEST_CR3]! | 0;
-    cpu.cr4 = w[W.GUEST_CR4]! | 0;
+    cpu.cr0 = w[W_GUEST_CR0]! | CR0_ET; // ET is hard-wired to 1 (never modified by VM entry)
+    cpu.cr3 = w[W_GUEST_CR3]! | 0;
+    cpu.cr4 = w[W_GUEST_CR4]! | 0;
     // Segment registers, LDTR, TR, GDTR, IDTR, SYSENTER: the CPU works on the VMCS's guest bank itself
     // until the exit (selectors are 16-bit fields, masked by VMWRITE): nothing to copy in or out.
     this.rootUntouched &&= cpu.bankWrites === this.rootStamp;
     cpu.useBank(v.guestBank);
-    cpu.regs[ESP] = w[W.GUEST_RSP]!;
-    cpu.eip = w[W.GUEST_RIP]! | 0;
-    cpu.setEflags(w[W.GUEST_RFLAGS]! | EFLAGS_FIXED1);
+    cpu.regs[ESP] = w[W_GUEST_RSP]!;
+    cpu.eip = w[W_GUEST_RIP]! | 0;
+    cpu.setEflags(w[W_GUEST_RFLAGS]! | EFLAGS_FIXED1);
     cpu.setCpl((cpu.segAr[SS]! >>> 5) & 3);
-    const intr = w[W.GUEST_INTERRUPTIBILITY_INFO]!;
-    cpu.interruptShadow = (intr & (C.GUEST_INTR_STATE_STI | C.GUEST_INTR_STATE_MOV_SS)) !== 0;
-    cpu.movSsShadow = (intr & C.GUEST_INTR_STATE_MOV_SS) !== 0;
+    const intr = w[W_GUEST_INTERRUPTIBILITY_INFO]!;
+    cpu.interruptShadow = (intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS)) !== 0;
+    cpu.movSsShadow = (intr & GUEST_INTR_STATE_MOV_SS) !== 0;
     cpu.shadowSetAt = cpu.instret - 1;
-    cpu.halted = w[W.GUEST_ACTIVITY_STATE]! === C.GUEST_ACTIVITY_HLT;
+    cpu.halted = w[W_GUEST_ACTIVITY_STATE]! === GUEST_ACTIVITY_HLT;
 
     this.nonRoot = true;
     // Address space: a VPID tags the guest's TLB entries; without one the guest shares VPID 0 with
     // the host and every entry and exit flushes it (Intel SDM Vol. 3C, 29.1).
-    const vpidOn = (this.proc2 & C.SECONDARY_EXEC_ENABLE_VPID) !== 0;
-    if (vpidOn) cpu.setAsid(this.asidFor(w[W.VIRTUAL_PROCESSOR_ID]! & 0xffff));
+    const vpidOn = (this.proc2 & SECONDARY_EXEC_ENABLE_VPID) !== 0;
+    if (vpidOn) cpu.setAsid(this.asidFor(w[W_VIRTUAL_PROCESSOR_ID]! & 0xffff));
     else {
       cpu.setAsid(0);
       cpu.tlb.flushAsid(0, false);
     }
     // The EPT PML4 address is in the pointer's low word (physical memory is below 4 GiB).
-    cpu.walker.ept = this.proc2 & C.SECONDARY_EXEC_ENABLE_EPT ? this.ept.load(w[W.EPT_POINTER]!) : null;
+    cpu.walker.ept = this.proc2 & SECONDARY_EXEC_ENABLE_EPT ? this.ept.load(w[W_EPT_POINTER]!) : null;
     // (setCpl above recomputed the access masks if the CPL changed: nothing else they depend on did.)
     // The preemption timer counts down every 2^rate TSC cycles; value 0 exits before any instruction.
-    if (this.pin & C.PIN_BASED_VMX_PREEMPTION_TIMER) {
-      const value = w[W.VMX_PREEMPTION_TIMER_VALUE]!;
+    if (this.pin & PIN_BASED_VMX_PREEMPTION_TIMER) {
+      const value = w[W_VMX_PREEMPTION_TIMER_VALUE]!;
       const unit = PREEMPTION_TIMER_UNIT;
       cpu.timerDeadline = value === 0 ? cpu.cycles : (Math.floor(cpu.cycles / unit) + value) * unit;
     } else cpu.timerDeadline = Number.POSITIVE_INFINITY;
     // Conditions that must be examined at every instruction boundary while the guest runs.
     cpu.vmxPollEvents =
-      (this.proc & C.CPU_BASED_INTR_WINDOW_EXITING) !== 0 ||
-      (this.pin & (C.PIN_BASED_EXT_INTR_MASK | C.PIN_BASED_NMI_EXITING)) !== 0;
+      (this.proc & CPU_BASED_INTR_WINDOW_EXITING) !== 0 ||
+      (this.pin & (PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING)) !== 0;
   }
 
   /** Event injection from VM_ENTRY_INTR_INFO_FIELD (Intel SDM Vol. 3C, 27.6). */
   private injectEvent(v: VmcsAccess): void {
     const info = v.read(VMCS.VM_ENTRY_INTR_INFO_FIELD);
-    if (!(info & C.INTR_INFO_VALID_MASK)) return;
+    if (!(info & INTR_INFO_VALID_MASK)) return;
     const cpu = this.cpu;
     const vector = info & 0xff;
     const type = (info >>> 8) & 7;
-    const error = info & C.INTR_INFO_DELIVER_CODE_MASK ? v.read(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE) : NO_ERROR_CODE;
+    const error = info & INTR_INFO_DELIVER_CODE_MASK ? v.read(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE) : NO_ERROR_CODE;
     cpu.halted = false;
     let kind: EventKind;
-    if (type === C.INTR_TYPE_EXT_INTR) kind = "external";
-    else if (type === C.INTR_TYPE_NMI_INTR) kind = "nmi";
+    if (type === INTR_TYPE_EXT_INTR) kind = "external";
+    else if (type === INTR_TYPE_NMI_INTR) kind = "nmi";
     else if (
-      type === C.INTR_TYPE_SOFT_INTR ||
-      type === C.INTR_TYPE_SOFT_EXCEPTION ||
-      type === C.INTR_TYPE_PRIV_SW_EXCEPTION
+      type === INTR_TYPE_SOFT_INTR ||
+      type === INTR_TYPE_SOFT_EXCEPTION ||
+      type === INTR_TYPE_PRIV_SW_EXCEPTION
     ) {
       // Software events return past the instruction: the length comes from the VMCS.
       cpu.eip = (cpu.eip + v.read(VMCS.VM_ENTRY_INSTRUCTION_LEN)) | 0;
-      kind = type === C.INTR_TYPE_SOFT_INTR ? "software" : "software-exception";
+      kind = type === INTR_TYPE_SOFT_INTR ? "software" : "software-exception";
     } else kind = "exception";
     this.injecting = true;
-    if (type === C.INTR_TYPE_HARD_EXCEPTION && vector === PAGE_FAULT) cpu.faultLinear = cpu.cr2;
+    if (type === INTR_TYPE_HARD_EXCEPTION && vector === PAGE_FAULT) cpu.faultLinear = cpu.cr2;
     try {
       cpu.deliver(vector, error, kind);
     } catch (signal) {
@@ -480,9 +579,9 @@ export class Vmx implements VmxHooks {
   }
 
   private storeMsrList(v: VmcsAccess): void {
-    const count = v.words[W.VM_EXIT_MSR_STORE_COUNT]!;
+    const count = v.words[W_VM_EXIT_MSR_STORE_COUNT]!;
     if (count === 0) return;
-    const base = v.words[W.VM_EXIT_MSR_STORE_ADDR]!;
+    const base = v.words[W_VM_EXIT_MSR_STORE_ADDR]!;
     for (let k = 0; k < count; k++) {
       const e = base + 16 * k;
       const value = this.cpu.readMsr(this.cpu.mem.read32(e));
@@ -538,7 +637,7 @@ export class Vmx implements VmxHooks {
     // An exit while delivering INT n / INT3 / INTO is reported on the instruction itself, with its
     // length (Intel SDM Vol. 3C, 28.2.4: IDT-vectoring information of a software event).
     const type = (this.vectoringInfo >>> 8) & 7;
-    if (this.vectoringInfo & C.INTR_INFO_VALID_MASK && (type === 4 || type === 5 || type === 6)) {
+    if (this.vectoringInfo & INTR_INFO_VALID_MASK && (type === 4 || type === 5 || type === 6)) {
       const len = this.cpu.softwareInstructionLength;
       exit.rip = (this.cpu.eip - len) | 0;
       exit.instructionLength = len;
@@ -560,21 +659,21 @@ export class Vmx implements VmxHooks {
     const verified = v.verified;
     // The exit-information fields (SDM Vol. 3C, 28.2), written straight into the region's words.
     const w = v.words;
-    w[W.VM_EXIT_REASON] = exit.reason;
-    w[W.EXIT_QUALIFICATION] = exit.qualification;
-    w[W.VM_EXIT_INSTRUCTION_LEN] = exit.instructionLength ?? 0;
-    w[W.VMX_INSTRUCTION_INFO] = exit.instructionInfo ?? 0;
-    w[W.GUEST_LINEAR_ADDRESS] = exit.guestLinear ?? 0;
-    w[W.GUEST_PHYSICAL_ADDRESS] = exit.guestPhysical ?? 0;
-    w[W.GUEST_PHYSICAL_ADDRESS + 1] = 0;
-    w[W.VM_EXIT_INTR_INFO] = exit.intrInfo ?? 0;
-    w[W.VM_EXIT_INTR_ERROR_CODE] = exit.intrErrorCode ?? 0;
-    w[W.IDT_VECTORING_INFO_FIELD] = this.vectoringInfo;
-    w[W.IDT_VECTORING_ERROR_CODE] = this.vectoringError;
+    w[W_VM_EXIT_REASON] = exit.reason;
+    w[W_EXIT_QUALIFICATION] = exit.qualification;
+    w[W_VM_EXIT_INSTRUCTION_LEN] = exit.instructionLength ?? 0;
+    w[W_VMX_INSTRUCTION_INFO] = exit.instructionInfo ?? 0;
+    w[W_GUEST_LINEAR_ADDRESS] = exit.guestLinear ?? 0;
+    w[W_GUEST_PHYSICAL_ADDRESS] = exit.guestPhysical ?? 0;
+    w[W_GUEST_PHYSICAL_ADDRESS + 1] = 0;
+    w[W_VM_EXIT_INTR_INFO] = exit.intrInfo ?? 0;
+    w[W_VM_EXIT_INTR_ERROR_CODE] = exit.intrErrorCode ?? 0;
+    w[W_IDT_VECTORING_INFO_FIELD] = this.vectoringInfo;
+    w[W_IDT_VECTORING_ERROR_CODE] = this.vectoringError;
     this.vectoringInfo = 0;
     this.vectoringError = 0;
     // Every VM exit clears the valid bit of the VM-entry interruption-information field.
-    w[W.VM_ENTRY_INTR_INFO_FIELD] = w[W.VM_ENTRY_INTR_INFO_FIELD]! & ~C.INTR_INFO_VALID_MASK;
+    w[W_VM_ENTRY_INTR_INFO_FIELD] = w[W_VM_ENTRY_INTR_INFO_FIELD]! & ~INTR_INFO_VALID_MASK;
 
     // A VM-entry failure saves no guest state and does not use the VM-exit MSR-store area (SDM Vol. 3C, 27.8).
     if (saveGuest) {
@@ -583,13 +682,13 @@ export class Vmx implements VmxHooks {
     }
     this.loadHostState(v);
     v.verified = verified;
-    this.loadMsrList(v, W.VM_EXIT_MSR_LOAD_ADDR, W.VM_EXIT_MSR_LOAD_COUNT);
+    this.loadMsrList(v, W_VM_EXIT_MSR_LOAD_ADDR, W_VM_EXIT_MSR_LOAD_COUNT);
     cpu.cycles += cpu.cost.vmx.vmExit;
     this.exitCount++;
     const basic = exit.reason & 0xffff;
     this.exitCounts.add(basic);
-    if (basic === EXIT_REASON.EXTERNAL_INTERRUPT && this.exitControls & C.VM_EXIT_ACK_INTR_ON_EXIT && cpu.pic) {
-      w[W.VM_EXIT_INTR_INFO] = (cpu.pic.acknowledge() & 0xff) | C.INTR_INFO_VALID_MASK;
+    if (basic === EXIT_REASON.EXTERNAL_INTERRUPT && this.exitControls & VM_EXIT_ACK_INTR_ON_EXIT && cpu.pic) {
+      w[W_VM_EXIT_INTR_INFO] = (cpu.pic.acknowledge() & 0xff) | INTR_INFO_VALID_MASK;
     }
     if (this.onExit) this.onExit(this.exitInfo());
     if (this.exitToCaller) cpu.stopRequest = { kind: "vmexit", reason: exit.reason, qualification: exit.qualification };
@@ -602,17 +701,17 @@ export class Vmx implements VmxHooks {
   exitInfo(into?: VmExitInfo): VmExitInfo {
     const w = this.vmcs.words;
     const info = into ?? ({} as VmExitInfo);
-    const reason = w[W.VM_EXIT_REASON]!;
+    const reason = w[W_VM_EXIT_REASON]!;
     info.reason = reason;
     info.name = exitReasonName(reason);
-    info.qualification = w[W.EXIT_QUALIFICATION]!;
-    info.instructionLength = w[W.VM_EXIT_INSTRUCTION_LEN]!;
-    info.guestRip = w[W.GUEST_RIP]!;
-    info.guestLinearAddress = w[W.GUEST_LINEAR_ADDRESS]!;
-    info.guestPhysicalAddress = w[W.GUEST_PHYSICAL_ADDRESS]!;
-    info.interruptionInfo = w[W.VM_EXIT_INTR_INFO]!;
-    info.interruptionErrorCode = w[W.VM_EXIT_INTR_ERROR_CODE]!;
-    info.idtVectoringInfo = w[W.IDT_VECTORING_INFO_FIELD]!;
+    info.qualification = w[W_EXIT_QUALIFICATION]!;
+    info.instructionLength = w[W_VM_EXIT_INSTRUCTION_LEN]!;
+    info.guestRip = w[W_GUEST_RIP]!;
+    info.guestLinearAddress = w[W_GUEST_LINEAR_ADDRESS]!;
+    info.guestPhysicalAddress = w[W_GUEST_PHYSICAL_ADDRESS]!;
+    info.interruptionInfo = w[W_VM_EXIT_INTR_INFO]!;
+    info.interruptionErrorCode = w[W_VM_EXIT_INTR_ERROR_CODE]!;
+    info.idtVectoringInfo = w[W_IDT_VECTORING_INFO_FIELD]!;
     return info;
   }
 
@@ -620,38 +719,38 @@ export class Vmx implements VmxHooks {
   private saveGuestState(v: VmcsAccess, rip: number): void {
     const cpu = this.cpu;
     const w = v.words;
-    w[W.GUEST_CR0] = cpu.cr0;
-    w[W.GUEST_CR3] = cpu.cr3;
-    w[W.GUEST_CR4] = cpu.cr4;
+    w[W_GUEST_CR0] = cpu.cr0;
+    w[W_GUEST_CR3] = cpu.cr3;
+    w[W_GUEST_CR4] = cpu.cr4;
     // Segment registers, LDTR, TR, GDTR, IDTR, SYSENTER are in the guest bank already (loadGuestState),
     // unless someone made another VMCS current while the guest ran (then it gets them, as a copy would).
     if (cpu.sysWords !== v.guestBank.sysWords) v.guestBank.sysWords.set(cpu.sysWords);
-    w[W.GUEST_RSP] = cpu.regs[ESP]!;
-    w[W.GUEST_RIP] = rip;
-    w[W.GUEST_RFLAGS] = cpu.getEflags();
+    w[W_GUEST_RSP] = cpu.regs[ESP]!;
+    w[W_GUEST_RIP] = rip;
+    w[W_GUEST_RFLAGS] = cpu.getEflags();
     let intr = 0;
-    if (cpu.interruptShadow) intr |= cpu.movSsShadow ? C.GUEST_INTR_STATE_MOV_SS : C.GUEST_INTR_STATE_STI;
-    w[W.GUEST_INTERRUPTIBILITY_INFO] = intr;
-    w[W.GUEST_ACTIVITY_STATE] = cpu.halted ? C.GUEST_ACTIVITY_HLT : C.GUEST_ACTIVITY_ACTIVE;
-    if (this.exitControls & C.VM_EXIT_SAVE_VMX_PREEMPTION_TIMER && this.pin & C.PIN_BASED_VMX_PREEMPTION_TIMER) {
+    if (cpu.interruptShadow) intr |= cpu.movSsShadow ? GUEST_INTR_STATE_MOV_SS : GUEST_INTR_STATE_STI;
+    w[W_GUEST_INTERRUPTIBILITY_INFO] = intr;
+    w[W_GUEST_ACTIVITY_STATE] = cpu.halted ? GUEST_ACTIVITY_HLT : GUEST_ACTIVITY_ACTIVE;
+    if (this.exitControls & VM_EXIT_SAVE_VMX_PREEMPTION_TIMER && this.pin & PIN_BASED_VMX_PREEMPTION_TIMER) {
       const unit = PREEMPTION_TIMER_UNIT;
       const left = Math.max(0, Math.floor(cpu.timerDeadline / unit) - Math.floor(cpu.cycles / unit));
-      w[W.VMX_PREEMPTION_TIMER_VALUE] = left;
+      w[W_VMX_PREEMPTION_TIMER_VALUE] = left;
     }
   }
 
   private loadHostState(v: VmcsAccess): void {
     const cpu = this.cpu;
-    const vpidOn = (this.proc2 & C.SECONDARY_EXEC_ENABLE_VPID) !== 0;
+    const vpidOn = (this.proc2 & SECONDARY_EXEC_ENABLE_VPID) !== 0;
     this.nonRoot = false;
     cpu.walker.ept = null;
     cpu.timerDeadline = Number.POSITIVE_INFINITY;
     cpu.vmxPollEvents = false;
     this.tscOffset = 0;
     const w = v.words;
-    cpu.cr0 = w[W.HOST_CR0]! | CR0_ET;
-    cpu.cr3 = w[W.HOST_CR3]! | 0;
-    cpu.cr4 = w[W.HOST_CR4]! | 0;
+    cpu.cr0 = w[W_HOST_CR0]! | CR0_ET;
+    cpu.cr3 = w[W_HOST_CR3]! | 0;
+    cpu.cr4 = w[W_HOST_CR4]! | 0;
     // Back to the CPU's own bank; segment registers, TR, LDTR, GDTR, IDTR, SYSENTER in one copy. LDTR base
     // and limit stay as they are (the SDM only makes LDTR unusable): carried over from the bank left.
     const left = cpu.sysWords;
@@ -667,8 +766,8 @@ export class Vmx implements VmxHooks {
     this.rootLoadedFrom = host;
     this.rootUntouched = true;
     this.rootStamp = cpu.bankWrites;
-    cpu.regs[ESP] = w[W.HOST_RSP]!;
-    cpu.eip = w[W.HOST_RIP]! | 0;
+    cpu.regs[ESP] = w[W_HOST_RSP]!;
+    cpu.eip = w[W_HOST_RIP]! | 0;
     cpu.setEflags(EFLAGS_FIXED1);
     cpu.halted = false;
     cpu.interruptShadow = false;
@@ -694,21 +793,21 @@ export class Vmx implements VmxHooks {
       // A null selector leaves the register unusable (except CS, which is never null here).
       bank[SB.SEG_AR + s.seg] = s.seg !== CS && (selector & 0xfffc) === 0 ? 0x10000 : s.ar;
     }
-    bank[SB.SEG_BASE + FS] = w[W.HOST_FS_BASE]!;
-    bank[SB.SEG_BASE + GS] = w[W.HOST_GS_BASE]!;
-    bank[SB.TR_SEL] = w[W.HOST_TR_SELECTOR]! & 0xffff;
-    bank[SB.TR_BASE] = w[W.HOST_TR_BASE]!;
+    bank[SB.SEG_BASE + FS] = w[W_HOST_FS_BASE]!;
+    bank[SB.SEG_BASE + GS] = w[W_HOST_GS_BASE]!;
+    bank[SB.TR_SEL] = w[W_HOST_TR_SELECTOR]! & 0xffff;
+    bank[SB.TR_BASE] = w[W_HOST_TR_BASE]!;
     bank[SB.TR_LIMIT] = 0x67;
     bank[SB.TR_AR] = 0x8b;
     bank[SB.LDTR_SEL] = 0;
     bank[SB.LDTR_AR] = 0x10000;
-    bank[SB.GDTR_BASE] = w[W.HOST_GDTR_BASE]!;
+    bank[SB.GDTR_BASE] = w[W_HOST_GDTR_BASE]!;
     bank[SB.GDTR_LIMIT] = 0xffff;
-    bank[SB.IDTR_BASE] = w[W.HOST_IDTR_BASE]!;
+    bank[SB.IDTR_BASE] = w[W_HOST_IDTR_BASE]!;
     bank[SB.IDTR_LIMIT] = 0xffff;
-    bank[SB.SYSENTER_CS] = w[W.HOST_IA32_SYSENTER_CS]!;
-    bank[SB.SYSENTER_ESP] = w[W.HOST_IA32_SYSENTER_ESP]!;
-    bank[SB.SYSENTER_EIP] = w[W.HOST_IA32_SYSENTER_EIP]!;
+    bank[SB.SYSENTER_CS] = w[W_HOST_IA32_SYSENTER_CS]!;
+    bank[SB.SYSENTER_ESP] = w[W_HOST_IA32_SYSENTER_ESP]!;
+    bank[SB.SYSENTER_EIP] = w[W_HOST_IA32_SYSENTER_EIP]!;
     v.hostBank = bank;
     return bank;
   }
@@ -729,17 +828,17 @@ export class Vmx implements VmxHooks {
       this.performExit({ reason: EXIT_REASON.PREEMPTION_TIMER, qualification: 0 }, true);
       return true;
     }
-    if (this.pin & C.PIN_BASED_NMI_EXITING && cpu.nmiPending) {
+    if (this.pin & PIN_BASED_NMI_EXITING && cpu.nmiPending) {
       cpu.nmiPending = false;
-      const info = 2 | (C.INTR_TYPE_NMI_INTR << 8) | C.INTR_INFO_VALID_MASK;
+      const info = 2 | (INTR_TYPE_NMI_INTR << 8) | INTR_INFO_VALID_MASK;
       this.performExit({ reason: EXIT_REASON.EXCEPTION_NMI, qualification: 0, intrInfo: info }, true);
       return true;
     }
-    if (this.proc & C.CPU_BASED_INTR_WINDOW_EXITING && cpu.fl & IF && !cpu.interruptShadow) {
+    if (this.proc & CPU_BASED_INTR_WINDOW_EXITING && cpu.fl & IF && !cpu.interruptShadow) {
       this.performExit({ reason: EXIT_REASON.INTERRUPT_WINDOW, qualification: 0 }, true);
       return true;
     }
-    if (this.pin & C.PIN_BASED_EXT_INTR_MASK && cpu.pic?.hasInterrupt() && !cpu.interruptShadow) {
+    if (this.pin & PIN_BASED_EXT_INTR_MASK && cpu.pic?.hasInterrupt() && !cpu.interruptShadow) {
       this.performExit({ reason: EXIT_REASON.EXTERNAL_INTERRUPT, qualification: 0 }, true);
       return true;
     }
@@ -748,7 +847,7 @@ export class Vmx implements VmxHooks {
 
   /** Whether external interrupts reach the guest's IDT (false: they exit instead). */
   get externalInterruptsExit(): boolean {
-    return this.nonRoot && (this.pin & C.PIN_BASED_EXT_INTR_MASK) !== 0;
+    return this.nonRoot && (this.pin & PIN_BASED_EXT_INTR_MASK) !== 0;
   }
 
   /**
@@ -761,13 +860,13 @@ export class Vmx implements VmxHooks {
       case EXIT_REASON.CPUID:
         return this.exitFromInstruction(reason, insn);
       case EXIT_REASON.HLT:
-        return this.proc & C.CPU_BASED_HLT_EXITING ? this.exitFromInstruction(reason, insn) : false;
+        return this.proc & CPU_BASED_HLT_EXITING ? this.exitFromInstruction(reason, insn) : false;
       case EXIT_REASON.INVLPG:
-        return this.proc & C.CPU_BASED_INVLPG_EXITING ? this.exitFromInstruction(reason, insn, a >>> 0) : false;
+        return this.proc & CPU_BASED_INVLPG_EXITING ? this.exitFromInstruction(reason, insn, a >>> 0) : false;
       case EXIT_REASON.RDTSC:
-        return this.proc & C.CPU_BASED_RDTSC_EXITING ? this.exitFromInstruction(reason, insn) : false;
+        return this.proc & CPU_BASED_RDTSC_EXITING ? this.exitFromInstruction(reason, insn) : false;
       case EXIT_REASON.PAUSE_INSTRUCTION:
-        return this.proc & C.CPU_BASED_PAUSE_EXITING ? this.exitFromInstruction(reason, insn) : false;
+        return this.proc & CPU_BASED_PAUSE_EXITING ? this.exitFromInstruction(reason, insn) : false;
       case EXIT_REASON.CR_ACCESS:
         return this.interceptCr(insn, a, b);
       case EXIT_REASON.IO_INSTRUCTION:
@@ -792,8 +891,8 @@ export class Vmx implements VmxHooks {
       return this.cr0Shadow & 8 ? exit() : true;
     }
     if (cr === 3) {
-      if (access === 1) return this.proc & C.CPU_BASED_CR3_STORE_EXITING ? exit() : false;
-      if (!(this.proc & C.CPU_BASED_CR3_LOAD_EXITING)) return false;
+      if (access === 1) return this.proc & CPU_BASED_CR3_STORE_EXITING ? exit() : false;
+      if (!(this.proc & CPU_BASED_CR3_LOAD_EXITING)) return false;
       const value = this.cpu.regs[insn.rm]! >>> 0;
       const v = this.vmcs;
       const count = Math.min(v.read(VMCS.CR3_TARGET_COUNT), 4);
@@ -811,7 +910,7 @@ export class Vmx implements VmxHooks {
   private interceptIo(insn: Insn, port: number, b: number): boolean {
     const size = b & 7;
     let exits: boolean;
-    if (this.proc & C.CPU_BASED_USE_IO_BITMAPS) {
+    if (this.proc & CPU_BASED_USE_IO_BITMAPS) {
       exits = false;
       if (port + size > 0x10000)
         exits = true; // wrapping past 0xFFFF always exits
@@ -823,7 +922,7 @@ export class Vmx implements VmxHooks {
           if ((this.cpu.mem.read8(bitmap + (bit >>> 3)) >>> (bit & 7)) & 1) exits = true;
         }
       }
-    } else exits = (this.proc & C.CPU_BASED_UNCOND_IO_EXITING) !== 0;
+    } else exits = (this.proc & CPU_BASED_UNCOND_IO_EXITING) !== 0;
     if (!exits) return false;
     const qual = (size - 1) | (b & 8) | (b & 0x40) | (port << 16);
     return this.exitFromInstruction(EXIT_REASON.IO_INSTRUCTION, insn, qual >>> 0);
@@ -832,7 +931,7 @@ export class Vmx implements VmxHooks {
   /** RDMSR/WRMSR (exits 31/32): MSR bitmaps, or every access exits without them. */
   private interceptMsr(reason: number, insn: Insn, index: number): boolean {
     let exits = true;
-    if (this.proc & C.CPU_BASED_USE_MSR_BITMAPS) {
+    if (this.proc & CPU_BASED_USE_MSR_BITMAPS) {
       const write = reason === EXIT_REASON.MSR_WRITE;
       let offset = -1;
       if (index <= 0x1fff) offset = write ? 2048 : 0;
@@ -862,7 +961,7 @@ export class Vmx implements VmxHooks {
 
   crAllowed(cr: number, value: number): boolean {
     if (!this.inVmxOperation) return true;
-    if (this.nonRoot && this.proc2 & C.SECONDARY_EXEC_UNRESTRICTED_GUEST && cr === 0) {
+    if (this.nonRoot && this.proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST && cr === 0) {
       const relaxed = CR0_FIXED0 & ~0x80000001;
       return (value & relaxed) === relaxed;
     }
@@ -890,19 +989,19 @@ export class Vmx implements VmxHooks {
         exits = matches === exits;
       }
       if (exits) {
-        const type = kind === "exception" ? C.INTR_TYPE_HARD_EXCEPTION : C.INTR_TYPE_SOFT_EXCEPTION;
+        const type = kind === "exception" ? INTR_TYPE_HARD_EXCEPTION : INTR_TYPE_SOFT_EXCEPTION;
         const hasError = errorCode !== NO_ERROR_CODE;
-        const info = vector | (type << 8) | (hasError ? C.INTR_INFO_DELIVER_CODE_MASK : 0) | C.INTR_INFO_VALID_MASK;
+        const info = vector | (type << 8) | (hasError ? INTR_INFO_DELIVER_CODE_MASK : 0) | INTR_INFO_VALID_MASK;
         // An exit during the delivery of INT n / INT3 / INTO / INT1 (this exception hit it: a #PF on the
         // guest's IDT or stack) reports that instruction's length with its IDT-vectoring information, so
         // the hypervisor can inject the event again (Intel SDM Vol. 3C, 28.2.4); GUEST_RIP is already
         // the instruction (the run loop restarted it).
         const vectoringType = (this.vectoringInfo >>> 8) & 7;
         const duringSoftware =
-          (this.vectoringInfo & C.INTR_INFO_VALID_MASK) !== 0 &&
-          (vectoringType === C.INTR_TYPE_SOFT_INTR ||
-            vectoringType === C.INTR_TYPE_SOFT_EXCEPTION ||
-            vectoringType === C.INTR_TYPE_PRIV_SW_EXCEPTION);
+          (this.vectoringInfo & INTR_INFO_VALID_MASK) !== 0 &&
+          (vectoringType === INTR_TYPE_SOFT_INTR ||
+            vectoringType === INTR_TYPE_SOFT_EXCEPTION ||
+            vectoringType === INTR_TYPE_PRIV_SW_EXCEPTION);
         const len = software || duringSoftware ? cpu.softwareInstructionLength : 0;
         this.performExit(
           {
@@ -926,17 +1025,17 @@ export class Vmx implements VmxHooks {
   private recordVectoring(vector: number, errorCode: number, kind: EventKind): void {
     const type =
       kind === "external"
-        ? C.INTR_TYPE_EXT_INTR
+        ? INTR_TYPE_EXT_INTR
         : kind === "nmi"
-          ? C.INTR_TYPE_NMI_INTR
+          ? INTR_TYPE_NMI_INTR
           : kind === "software"
-            ? C.INTR_TYPE_SOFT_INTR
+            ? INTR_TYPE_SOFT_INTR
             : kind === "software-exception"
-              ? C.INTR_TYPE_SOFT_EXCEPTION
-              : C.INTR_TYPE_HARD_EXCEPTION;
+              ? INTR_TYPE_SOFT_EXCEPTION
+              : INTR_TYPE_HARD_EXCEPTION;
     const hasError = errorCode !== NO_ERROR_CODE;
     this.vectoringInfo =
-      (vector | (type << 8) | (hasError ? C.INTR_INFO_DELIVER_CODE_MASK : 0) | C.INTR_INFO_VALID_MASK) >>> 0;
+      (vector | (type << 8) | (hasError ? INTR_INFO_DELIVER_CODE_MASK : 0) | INTR_INFO_VALID_MASK) >>> 0;
     this.vectoringError = hasError ? errorCode : 0;
   }
 
