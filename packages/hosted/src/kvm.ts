@@ -78,6 +78,8 @@ const ESP = 4;
 /** Ports of the in-kernel interrupt controller and timer (KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2). */
 const IN_KERNEL_PORTS: ReadonlySet<number> = new Set([0x20, 0x21, 0xa0, 0xa1, 0x40, 0x41, 0x42, 0x43]);
 const MASK = [0, 0xff, 0xffff, 0, 0xffffffff];
+/** The limits of one stretch in the guest (rewritten before each: the CPU reads them when it starts). */
+const guestRun = { maxInstructions: 0, maxCycles: 0 };
 /** The module's system calls (the ioctls of /dev/kvm, a VM fd and a vCPU fd). */
 const KVM_SYSCALLS: ReadonlySet<number> = new Set([
   SYS.KVM_CREATE_VM,
@@ -562,7 +564,9 @@ export class KvmModule {
       const budget = this.maxGuestInstructions - vm.stats.guestInstructions;
       const limit = k.cycleLimit - cpu.cycles;
       // (an infinite budget or limit is no limit, as an absent one)
-      const stop = cpu.run({ maxInstructions: Math.max(0, budget), maxCycles: Math.max(0, limit) });
+      guestRun.maxInstructions = Math.max(0, budget);
+      guestRun.maxCycles = Math.max(0, limit);
+      const stop = cpu.run(guestRun);
       const retired = cpu.instret - startInstret;
       vm.stats.guestInstructions += retired;
       k.guestInstret += retired;
@@ -1032,7 +1036,7 @@ export class KvmModule {
 
   // ======================= exit records (the --trace hops) =======================
 
-  /** Ends the current hop of the vCPU's open exit record. */
+  /** Ends the current hop of the vCPU's open exit record (the VMM library closes "to-user" and "device-model"). */
   closeHop(vcpu: KvmVcpu, name: HopName): void {
     const o = vcpu.open;
     if (!o) return;
@@ -1071,12 +1075,6 @@ export class KvmModule {
     o.rec.blocked += blocked;
     o.rec.waited += waited;
     o.carry += blocked + waited;
-  }
-
-  /** The hop of an exit being handled in user space (the VMM library closes "to-user" and "device-model"). */
-  userHop(proc: Process, name: HopName): void {
-    const vcpu = this.byProcess.get(proc);
-    if (vcpu) this.closeHop(vcpu, name);
   }
 
   /** A VMM process ended: its VM and vCPU go away with it (the fds are closed). */
