@@ -48,15 +48,16 @@ export class BlockCache {
   /** Physical page number -> blocks starting in it. */
   private readonly byPage = new Map<number, Block[]>();
   /**
-   * 1 for each physical page that is a key of byPage: every non-CPU physical write asks whether it
-   * touched code, and for almost all of them (page tables, stacks, kvm_run) one load answers no.
+   * 1 for each physical page that is a key of byPage: the memory's watched pages, so that a non-CPU
+   * physical write reports to invalidatePhysical only when it touches code (almost none do: page
+   * tables, stacks, kvm_run).
    */
   private readonly codePage: Uint8Array;
   decodedBlocks = 0;
   invalidations = 0;
 
   constructor(private readonly cpu: Cpu) {
-    this.codePage = new Uint8Array(Math.ceil(cpu.memSize / 0x1000));
+    this.codePage = cpu.mem.watchedPages;
   }
 
   hasCode(hpaPage: number): boolean {
