@@ -70,7 +70,16 @@ export function readDescriptor(cpu: Cpu, selector: number, into: Descriptor, err
   const limit = ldt ? cpu.ldtrLimit : cpu.gdtrLimit;
   if ((ldt && cpu.ldtrAr & AR_UNUSABLE) || index + 7 > limit) cpu.fault(errorVector, (selector & 0xfffc) | ext);
   const address = (base + index) | 0;
-  decodeDescriptor(readSystem32(cpu, address), readSystem32(cpu, address + 4), into);
+  const p = cpu.supervisorPhys(address, false);
+  const lo = cpu.mem.read32(p);
+  let hi: number;
+  if ((address & 0xfff) <= 0xff8 && p < cpu.memSize) {
+    // The high word is in the same RAM page: the TLB entry that translated the low word answers it,
+    // as a second lookup would (its hit is counted), so one translation serves both.
+    cpu.tlbHits++;
+    hi = cpu.mem.read32(p + 4);
+  } else hi = readSystem32(cpu, address + 4);
+  decodeDescriptor(lo, hi, into);
   return address;
 }
 
