@@ -177,6 +177,21 @@ export interface VcpuStats {
   halts: number;
 }
 
+function emptyExitInfo(): VmExitInfo {
+  return {
+    reason: 0,
+    name: "",
+    qualification: 0,
+    instructionLength: 0,
+    guestRip: 0,
+    guestLinearAddress: 0,
+    guestPhysicalAddress: 0,
+    interruptionInfo: 0,
+    interruptionErrorCode: 0,
+    idtVectoringInfo: 0,
+  };
+}
+
 /** struct kvm_vcpu: the VMCS, the kvm_run page and the state between exits. */
 export class KvmVcpu {
   launched = false;
@@ -185,6 +200,13 @@ export class KvmVcpu {
   finalRegs: RegisterSnapshot | null = null;
   /** The last exit that went to user space (the VMM's diagnostics read it as KVM_GET_REGS would). */
   lastExit: VmExitInfo | null = null;
+  /**
+   * The vCPU's own exit information for exits no record keeps (one object rewritten per exit, not a
+   * new one): the exit is read into exitScratch; one that goes to user space becomes lastExit and
+   * the two objects trade places, so lastExit is never rewritten by a later exit.
+   */
+  exitScratch: VmExitInfo = emptyExitInfo();
+  private spareExit: VmExitInfo = emptyExitInfo();
   open: OpenRecord | null = null;
   readonly stats: VcpuStats = { kernelExits: 0, userExits: 0, runCalls: 0, halts: 0 };
   /**
@@ -202,6 +224,15 @@ export class KvmVcpu {
     readonly vmcs: number,
     readonly runPage: number,
   ) {}
+
+  /** The exit `info` went to user space: it is lastExit from now on. */
+  keepExit(info: VmExitInfo): void {
+    if (info === this.exitScratch) {
+      this.exitScratch = this.spareExit;
+      this.spareExit = info;
+    }
+    this.lastExit = info;
+  }
 
   setHostRsp(module: KvmModule, rsp: number): void {
     if (rsp !== this.hostRsp) {
@@ -727,7 +758,8 @@ export class KvmModule {
     const cpu = k.cpu;
     const vmx = machine.vmx;
     const vm = vcpu.vm;
-    const info = vmx.exitInfo();
+    // A record keeps its exit's information: then it gets an object of its own.
+    const info = this.onExit || this.pauseOnExit ? vmx.exitInfo() : vmx.exitInfo(vcpu.exitScratch);
     const basic = info.reason & 0xffff;
     const failedEntry = (info.reason & 0x80000000) !== 0;
     vm.countExit(basic);
@@ -822,7 +854,7 @@ export class KvmModule {
     this.closeHop(vcpu, "kernel");
     if (toUser !== null && !vcpu.stop) {
       vcpu.stats.userExits++;
-      vcpu.lastExit = info;
+      vcpu.keepExit(info);
       if (rec) {
         rec.handledIn = "user";
         rec.action = "user";
