@@ -24,6 +24,7 @@ import {
   checkCodeTarget,
   loadCodeSegment,
   loadStackSegment,
+  nextSystemDword,
   readSystem16,
   readSystem32,
   tssStackAddress,
@@ -124,8 +125,10 @@ function deliverOnce(cpu: Cpu, vector: number, errorCode: number, kind: EventKin
   const ext = software ? 0 : 1;
   const idtError = vector * 8 + 2 + ext;
   if (vector * 8 + 7 > cpu.idtrLimit) cpu.fault(GP, idtError);
-  const lo = readSystem32(cpu, cpu.idtrBase + vector * 8);
-  const hi = readSystem32(cpu, cpu.idtrBase + vector * 8 + 4);
+  const gate = (cpu.idtrBase + vector * 8) | 0;
+  const p = cpu.supervisorPhys(gate, false);
+  const lo = cpu.mem.read32(p);
+  const hi = cpu.mem.read32(nextSystemDword(cpu, gate, p));
   const type = (hi >>> 8) & 0x1f;
   const dpl = (hi >>> 13) & 3;
   // Only 32-bit interrupt (0xE) and trap (0xF) gates; task gates and 16-bit gates are not in the subset.

@@ -51,6 +51,19 @@ export function readSystem32(cpu: Cpu, linear: number): number {
   return cpu.mem.read32(cpu.supervisorPhys(linear | 0, false));
 }
 
+/**
+ * The physical address of the dword after the one at `linear` (which a supervisor read translated to
+ * `phys`), for an 8-byte entry (descriptor, gate): in the same RAM page the TLB entry that translated
+ * the first answers it, as a second lookup would (its hit is counted), so one translation serves both.
+ */
+export function nextSystemDword(cpu: Cpu, linear: number, phys: number): number {
+  if ((linear & 0xfff) <= 0xff8 && phys < cpu.memSize) {
+    cpu.tlbHits++;
+    return phys + 4;
+  }
+  return cpu.supervisorPhys((linear + 4) | 0, false);
+}
+
 export function writeSystem32(cpu: Cpu, linear: number, value: number): void {
   cpu.mem.write32(cpu.supervisorPhys(linear | 0, true), value);
 }
@@ -71,15 +84,7 @@ export function readDescriptor(cpu: Cpu, selector: number, into: Descriptor, err
   if ((ldt && cpu.ldtrAr & AR_UNUSABLE) || index + 7 > limit) cpu.fault(errorVector, (selector & 0xfffc) | ext);
   const address = (base + index) | 0;
   const p = cpu.supervisorPhys(address, false);
-  const lo = cpu.mem.read32(p);
-  let hi: number;
-  if ((address & 0xfff) <= 0xff8 && p < cpu.memSize) {
-    // The high word is in the same RAM page: the TLB entry that translated the low word answers it,
-    // as a second lookup would (its hit is counted), so one translation serves both.
-    cpu.tlbHits++;
-    hi = cpu.mem.read32(p + 4);
-  } else hi = readSystem32(cpu, address + 4);
-  decodeDescriptor(lo, hi, into);
+  decodeDescriptor(cpu.mem.read32(p), cpu.mem.read32(nextSystemDword(cpu, address, p)), into);
   return address;
 }
 
