@@ -25,8 +25,6 @@ import {
   loadCodeSegment,
   loadStackSegment,
   nextSystemDword,
-  readSystem16,
-  readSystem32,
   tssStackAddress,
   writeSystem32,
 } from "./segments.js";
@@ -150,8 +148,9 @@ function deliverOnce(cpu: Cpu, vector: number, errorCode: number, kind: EventKin
   if (newCpl < cpu.cpl) {
     // Inner privilege: switch to the stack the TSS gives for the new level, then push SS:ESP first.
     const stack = tssStackAddress(cpu, newCpl, ext);
-    sp = readSystem32(cpu, stack);
-    const ss = readSystem16(cpu, stack + 4);
+    const p = cpu.supervisorPhys(stack | 0, false);
+    sp = cpu.mem.read32(p);
+    const ss = cpu.mem.read32(nextSystemDword(cpu, stack, p)) & 0xffff;
     sp = push(cpu, sp, oldSs);
     sp = push(cpu, sp, oldEsp);
     sp = push(cpu, sp, eflags);

@@ -53,8 +53,9 @@ export function readSystem32(cpu: Cpu, linear: number): number {
 
 /**
  * The physical address of the dword after the one at `linear` (which a supervisor read translated to
- * `phys`), for an 8-byte entry (descriptor, gate): in the same RAM page the TLB entry that translated
- * the first answers it, as a second lookup would (its hit is counted), so one translation serves both.
+ * `phys`), for an 8-byte entry (descriptor, gate, a TSS stack's ESPn:SSn): in the same RAM page the
+ * TLB entry that translated the first answers it, as a second lookup would (its hit is counted), so
+ * one translation serves both.
  */
 export function nextSystemDword(cpu: Cpu, linear: number, phys: number): number {
   if ((linear & 0xfff) <= 0xff8 && phys < cpu.memSize) {
@@ -66,10 +67,6 @@ export function nextSystemDword(cpu: Cpu, linear: number, phys: number): number 
 
 export function writeSystem32(cpu: Cpu, linear: number, value: number): void {
   cpu.mem.write32(cpu.supervisorPhys(linear | 0, true), value);
-}
-
-export function readSystem16(cpu: Cpu, linear: number): number {
-  return readSystem32(cpu, linear) & 0xffff;
 }
 
 /**
