@@ -20,7 +20,9 @@ import {
   Machine,
   PIT_FREQUENCY_HZ,
   type PortDevice,
+  type RunOptions,
   registers,
+  type StopReason,
   VMCS_REVISION_ID,
 } from "@vmxlab/cpu";
 import { PAGE, PageAllocator } from "@vmxlab/vmm";
@@ -74,6 +76,11 @@ const PTE_RW = 2;
 const PTE_US = 4;
 const PDE_PS = 0x80;
 const PTE_G = 0x100;
+/** What the main loop gives the CPU when the run has no cycle limit (one object, not one per run). */
+const NO_LIMIT: Readonly<RunOptions> = {};
+/** The CPU's stop at the two boundary ports (one object each: one of them stops the CPU at every exit). */
+const KERNEL_UPCALL: Readonly<StopReason> = { kind: "hook", reason: "kernel upcall" };
+const LIBRARY_UPCALL: Readonly<StopReason> = { kind: "hook", reason: "vmm library" };
 
 export type ProcessKind = "idle" | "vmm" | "cpu" | "io";
 export type ProcessState = "runnable" | "blocked" | "dead";
@@ -166,7 +173,7 @@ export type SyscallResult = number | "deferred";
 
 /** Subsystems plug in here: the KVM module's system calls, the VMM library, exit notifications. */
 export interface KernelHooks {
-  /** System calls the core does not know (the KVM module's). */
+  /** System calls the core does not know (the KVM module's); `args` is reused by the next call: read, never keep. */
   syscall?: (proc: Process, nr: number, args: [number, number, number]) => SyscallResult | undefined;
   /** OUT to the VMM library port from a VMM process (its user-space code, in TypeScript). */
   userLibrary?: (proc: Process) => void;
@@ -215,6 +222,8 @@ export class HostKernel {
   private clockDeadline = Number.POSITIVE_INFINITY;
   private pendingUpcall: "kernel" | "library" | null = null;
   private readonly directMapPdes: number;
+  /** A system call's EBX, ECX, EDX for its handler (reused: handlers read them, never keep the array). */
+  private readonly syscallArgs: [number, number, number] = [0, 0, 0];
 
   constructor(options: KernelOptions) {
     if (options.memoryMiB * 1024 * 1024 > DIRECT_MAP_LIMIT) {
@@ -316,7 +325,7 @@ export class HostKernel {
       portIn: () => 0,
       portOut: () => {
         this.pendingUpcall = "kernel";
-        cpu.stopRequest = { kind: "hook", reason: "kernel upcall" };
+        cpu.stopRequest = KERNEL_UPCALL;
       },
     };
     const library: PortDevice = {
@@ -324,7 +333,7 @@ export class HostKernel {
       portIn: () => 0,
       portOut: () => {
         this.pendingUpcall = "library";
-        cpu.stopRequest = { kind: "hook", reason: "vmm library" };
+        cpu.stopRequest = LIBRARY_UPCALL;
       },
     };
     this.machine.ports.register(upcall, [KERNEL_UPCALL_PORT]);
@@ -600,7 +609,7 @@ export class HostKernel {
       const user = cpu.cyclesAtCpl3;
       const halted = cpu.haltedCycles;
       const stop = cpu.run(
-        this.cycleLimit === Number.POSITIVE_INFINITY ? {} : { maxCycles: this.cycleLimit - cpu.cycles },
+        this.cycleLimit === Number.POSITIVE_INFINITY ? NO_LIMIT : { maxCycles: this.cycleLimit - cpu.cycles },
       );
       this.chargeRun(cpu.cyclesAtCpl3 - user, cpu.haltedCycles - halted);
       if (stop.kind === "hook" && this.pendingUpcall) {
@@ -851,11 +860,10 @@ export class HostKernel {
     const cpu = this.cpu;
     this.stats.syscalls++;
     const nr = this.frameRead(proc, FRAME.EAX);
-    const args: [number, number, number] = [
-      this.frameRead(proc, FRAME.EBX),
-      this.frameRead(proc, FRAME.ECX),
-      this.frameRead(proc, FRAME.EDX),
-    ];
+    const args = this.syscallArgs;
+    args[0] = this.frameRead(proc, FRAME.EBX);
+    args[1] = this.frameRead(proc, FRAME.ECX);
+    args[2] = this.frameRead(proc, FRAME.EDX);
     let result: SyscallResult | undefined;
     switch (nr) {
       case SYS.EXIT:

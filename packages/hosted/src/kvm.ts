@@ -49,6 +49,7 @@ import {
   type PagingMode,
   ReusableExitContext,
   readGuestLinear,
+  reinjectInterruptedEvent,
   ShadowMmu,
   setupVmcs,
   skipInstruction,
@@ -78,6 +79,8 @@ const ESP = 4;
 /** Ports of the in-kernel interrupt controller and timer (KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2). */
 const IN_KERNEL_PORTS: ReadonlySet<number> = new Set([0x20, 0x21, 0xa0, 0xa1, 0x40, 0x41, 0x42, 0x43]);
 const MASK = [0, 0xff, 0xffff, 0, 0xffffffff];
+/** The limits of one stretch in the guest (rewritten before each: the CPU reads them when it starts). */
+const guestRun = { maxInstructions: 0, maxCycles: 0 };
 /** The module's system calls (the ioctls of /dev/kvm, a VM fd and a vCPU fd). */
 const KVM_SYSCALLS: ReadonlySet<number> = new Set([
   SYS.KVM_CREATE_VM,
@@ -175,6 +178,21 @@ export interface VcpuStats {
   halts: number;
 }
 
+function emptyExitInfo(): VmExitInfo {
+  return {
+    reason: 0,
+    name: "",
+    qualification: 0,
+    instructionLength: 0,
+    guestRip: 0,
+    guestLinearAddress: 0,
+    guestPhysicalAddress: 0,
+    interruptionInfo: 0,
+    interruptionErrorCode: 0,
+    idtVectoringInfo: 0,
+  };
+}
+
 /** struct kvm_vcpu: the VMCS, the kvm_run page and the state between exits. */
 export class KvmVcpu {
   launched = false;
@@ -183,6 +201,13 @@ export class KvmVcpu {
   finalRegs: RegisterSnapshot | null = null;
   /** The last exit that went to user space (the VMM's diagnostics read it as KVM_GET_REGS would). */
   lastExit: VmExitInfo | null = null;
+  /**
+   * The vCPU's own exit information for exits no record keeps (one object rewritten per exit, not a
+   * new one): the exit is read into exitScratch; one that goes to user space becomes lastExit and
+   * the two objects trade places, so lastExit is never rewritten by a later exit.
+   */
+  exitScratch: VmExitInfo = emptyExitInfo();
+  private spareExit: VmExitInfo = emptyExitInfo();
   open: OpenRecord | null = null;
   readonly stats: VcpuStats = { kernelExits: 0, userExits: 0, runCalls: 0, halts: 0 };
   /**
@@ -200,6 +225,15 @@ export class KvmVcpu {
     readonly vmcs: number,
     readonly runPage: number,
   ) {}
+
+  /** The exit `info` went to user space: it is lastExit from now on. */
+  keepExit(info: VmExitInfo): void {
+    if (info === this.exitScratch) {
+      this.exitScratch = this.spareExit;
+      this.spareExit = info;
+    }
+    this.lastExit = info;
+  }
 
   setHostRsp(module: KvmModule, rsp: number): void {
     if (rsp !== this.hostRsp) {
@@ -562,7 +596,9 @@ export class KvmModule {
       const budget = this.maxGuestInstructions - vm.stats.guestInstructions;
       const limit = k.cycleLimit - cpu.cycles;
       // (an infinite budget or limit is no limit, as an absent one)
-      const stop = cpu.run({ maxInstructions: Math.max(0, budget), maxCycles: Math.max(0, limit) });
+      guestRun.maxInstructions = Math.max(0, budget);
+      guestRun.maxCycles = Math.max(0, limit);
+      const stop = cpu.run(guestRun);
       const retired = cpu.instret - startInstret;
       vm.stats.guestInstructions += retired;
       k.guestInstret += retired;
@@ -647,7 +683,7 @@ export class KvmModule {
     const ticks = next === Number.POSITIVE_INFINITY ? 0xffffffff : Math.max(0, Math.ceil((next - cpu.cycles) / unit));
     vmx.write(VMCS.VMX_PREEMPTION_TIMER_VALUE, Math.min(ticks, 0xffffffff));
     vcpu.setHostRsp(this, proc.kernelEsp);
-    cpu.regs.set(vm.regs);
+    for (let r = 0; r < 8; r++) cpu.regs[r] = vm.regs[r]!; // (a loop: TypedArray.set costs more for 8)
     cpu.regs[ESP] = proc.kernelEsp;
     cpu.cr2 = vm.cr2;
     const beforeEntry = cpu.cycles;
@@ -723,7 +759,8 @@ export class KvmModule {
     const cpu = k.cpu;
     const vmx = machine.vmx;
     const vm = vcpu.vm;
-    const info = vmx.exitInfo();
+    // A record keeps its exit's information: then it gets an object of its own.
+    const info = this.onExit || this.pauseOnExit ? vmx.exitInfo() : vmx.exitInfo(vcpu.exitScratch);
     const basic = info.reason & 0xffff;
     const failedEntry = (info.reason & 0x80000000) !== 0;
     vm.countExit(basic);
@@ -808,7 +845,7 @@ export class KvmModule {
         }
       }
     }
-    this.requeueInterruptedEvent(ctx);
+    reinjectInterruptedEvent(ctx);
     const handlerCycles = ctx.handlerCycles;
     cpu.cycles += handlerCycles;
     vm.stats.hypervisorCycles += handlerCycles;
@@ -818,7 +855,7 @@ export class KvmModule {
     this.closeHop(vcpu, "kernel");
     if (toUser !== null && !vcpu.stop) {
       vcpu.stats.userExits++;
-      vcpu.lastExit = info;
+      vcpu.keepExit(info);
       if (rec) {
         rec.handledIn = "user";
         rec.action = "user";
@@ -842,23 +879,6 @@ export class KvmModule {
       return "block";
     }
     return "resume";
-  }
-
-  /**
-   * An exit that interrupted the delivery of an event (an EPT violation while pushing an interrupt
-   * frame on a stack page not yet mapped, for instance) leaves it in the IDT-vectoring information:
-   * it is injected again on the next entry, or the guest would lose it (KVM's vmx_complete_interrupts).
-   */
-  private requeueInterruptedEvent(ctx: ExitContext): void {
-    const vectoring = ctx.exit.idtVectoringInfo;
-    if (!(vectoring & 0x80000000) || ctx.vm.stop) return;
-    const vmx = ctx.vmx;
-    if (vmx.read(VMCS.VM_ENTRY_INTR_INFO_FIELD) & 0x80000000) return; // the handler queued an event itself
-    vmx.write(VMCS.VM_ENTRY_INTR_INFO_FIELD, (vectoring & 0x80000fff) >>> 0);
-    if (vectoring & 0x800) vmx.write(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE, vmx.read(VMCS.IDT_VECTORING_ERROR_CODE));
-    const type = (vectoring >>> 8) & 7;
-    if (type === 4 || type === 5 || type === 6) vmx.write(VMCS.VM_ENTRY_INSTRUCTION_LEN, ctx.exit.instructionLength);
-    ctx.note(`vector 0x${(vectoring & 0xff).toString(16)} whose delivery the exit interrupted is injected again`);
   }
 
   private instructionText(vcpu: KvmVcpu, eip: number): string {
@@ -1032,7 +1052,7 @@ export class KvmModule {
 
   // ======================= exit records (the --trace hops) =======================
 
-  /** Ends the current hop of the vCPU's open exit record. */
+  /** Ends the current hop of the vCPU's open exit record (the VMM library closes "to-user" and "device-model"). */
   closeHop(vcpu: KvmVcpu, name: HopName): void {
     const o = vcpu.open;
     if (!o) return;
@@ -1071,12 +1091,6 @@ export class KvmModule {
     o.rec.blocked += blocked;
     o.rec.waited += waited;
     o.carry += blocked + waited;
-  }
-
-  /** The hop of an exit being handled in user space (the VMM library closes "to-user" and "device-model"). */
-  userHop(proc: Process, name: HopName): void {
-    const vcpu = this.byProcess.get(proc);
-    if (vcpu) this.closeHop(vcpu, name);
   }
 
   /** A VMM process ended: its VM and vCPU go away with it (the fds are closed). */

@@ -237,7 +237,7 @@ export class HostedSystem {
     kvm.pauseOnExit = limits.pauseOnExit ?? null;
     kvm.pauseBeforeLaunch = limits.pauseBeforeLaunch ?? false;
     kvm.pausedVcpu = null;
-    const result = k.run(() => this.vms.every((vm) => vm.stop !== null));
+    const result = k.run(this.allStopped);
     kvm.pauseOnExit = null;
     kvm.pauseBeforeLaunch = false;
     if (result === "paused") return "paused";
@@ -249,6 +249,12 @@ export class HostedSystem {
     }
     return "done";
   }
+
+  /** Whether every VM has stopped: the kernel's loop asks before each stretch on the CPU (no closure per call). */
+  private readonly allStopped = (): boolean => {
+    for (const vm of this.vms) if (vm.stop === null) return false;
+    return true;
+  };
 
   /** Where the last run() paused, or null. */
   get pausedAt(): HostedPausePoint | null {

@@ -109,9 +109,10 @@ export class VmmUserSpace {
     const arg = cpu.regs[EBX]! >>> 0;
     this.calls.set(fn, (this.calls.get(fn) ?? 0) + 1);
     this.runPhys = this.kernel.userToPhys(this.proc, KVM_RUN_ADDR, true);
+    const vcpu = this.kvm.vcpuOf(this.proc);
     const deviceWork = fn === VMM_LIB.IO || fn === VMM_LIB.MMIO || fn === VMM_LIB.HYPERCALL;
     if (deviceWork) {
-      this.kvm.userHop(this.proc, "to-user");
+      if (vcpu) this.kvm.closeHop(vcpu, "to-user");
       cpu.cycles += this.kernel.cost.hosted.userspaceDeviceDispatch;
     }
     let result: number;
@@ -121,9 +122,8 @@ export class VmmUserSpace {
       this.error = `device model error: ${(error as Error).message}`;
       result = -1;
     }
-    if (deviceWork) this.kvm.userHop(this.proc, "device-model");
+    if (deviceWork && vcpu) this.kvm.closeHop(vcpu, "device-model");
     // A VM that ended here: its last exit record is complete (it never re-enters).
-    const vcpu = this.kvm.vcpuOf(this.proc);
     if (this.vm.stop && vcpu) this.kvm.emit(vcpu);
     cpu.regs[EAX] = result;
   }

@@ -24,8 +24,8 @@ import {
   checkCodeTarget,
   loadCodeSegment,
   loadStackSegment,
-  readSystem32,
-  tssStack,
+  nextSystemDword,
+  tssStackAddress,
   writeSystem32,
 } from "./segments.js";
 
@@ -59,7 +59,11 @@ export function deliverEvent(cpu: Cpu, vector: number, errorCode: number, kind: 
   let v = vector;
   let err = errorCode;
   let k = kind;
-  const chain: string[] = [describeOrigin(cpu, v, err, k)];
+  // The chain of faults is only told in a triple fault's diagnostic: its text is built then, from
+  // what the first event found (EIP and, for an exception, the instruction's bytes read now).
+  const originEip = cpu.eip;
+  const originBytes = kind === "exception" ? cpu.peekBytes(originEip, 4) : null;
+  let chain: string[] | null = null;
   for (;;) {
     try {
       if (cpu.vmx?.interceptEvent?.(v, err, k)) return;
@@ -73,6 +77,7 @@ export function deliverEvent(cpu: Cpu, vector: number, errorCode: number, kind: 
       if (k === "software" || k === "software-exception") throw signal;
       const second = cpu.pendingVector;
       const secondErr = cpu.pendingErrorCode;
+      chain ??= [describeOrigin(originEip, originBytes, vector, errorCode, kind)];
       chain.push(`${eventName(second, secondErr, "exception")} while delivering it`);
       // In VMX non-root operation an exception the exception bitmap intercepts exits (with the first
       // event as IDT-vectoring information) before the double-fault rules apply (SDM Vol. 3C, 25.2).
@@ -99,10 +104,15 @@ export function deliverEvent(cpu: Cpu, vector: number, errorCode: number, kind: 
   }
 }
 
-function describeOrigin(cpu: Cpu, vector: number, errorCode: number, kind: EventKind): string {
-  const where = `at 0x${(cpu.eip >>> 0).toString(16).padStart(8, "0")}`;
+function describeOrigin(
+  eip: number,
+  bytes: Uint8Array | null,
+  vector: number,
+  errorCode: number,
+  kind: EventKind,
+): string {
+  const where = `at 0x${(eip >>> 0).toString(16).padStart(8, "0")}`;
   if (kind !== "exception") return `${eventName(vector, errorCode, kind)} ${where}`;
-  const bytes = cpu.peekBytes(cpu.eip, 4);
   const hex = bytes ? ` (bytes ${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ")})` : "";
   return `${eventName(vector, errorCode, kind)} ${where}${hex}`;
 }
@@ -113,8 +123,10 @@ function deliverOnce(cpu: Cpu, vector: number, errorCode: number, kind: EventKin
   const ext = software ? 0 : 1;
   const idtError = vector * 8 + 2 + ext;
   if (vector * 8 + 7 > cpu.idtrLimit) cpu.fault(GP, idtError);
-  const lo = readSystem32(cpu, cpu.idtrBase + vector * 8);
-  const hi = readSystem32(cpu, cpu.idtrBase + vector * 8 + 4);
+  const gate = (cpu.idtrBase + vector * 8) | 0;
+  const p = cpu.supervisorPhys(gate, false);
+  const lo = cpu.mem.read32(p);
+  const hi = cpu.mem.read32(nextSystemDword(cpu, gate, p));
   const type = (hi >>> 8) & 0x1f;
   const dpl = (hi >>> 13) & 3;
   // Only 32-bit interrupt (0xE) and trap (0xF) gates; task gates and 16-bit gates are not in the subset.
@@ -135,23 +147,22 @@ function deliverOnce(cpu: Cpu, vector: number, errorCode: number, kind: EventKin
   let sp: number;
   if (newCpl < cpu.cpl) {
     // Inner privilege: switch to the stack the TSS gives for the new level, then push SS:ESP first.
-    const stack = tssStack(cpu, newCpl, ext);
-    sp = stack.esp;
-    const frame = [oldSs, oldEsp, eflags, oldCs, cpu.eip];
-    if (hasError) frame.push(errorCode);
-    for (const value of frame) {
-      sp = (sp - 4) | 0;
-      writeSystem32(cpu, sp, value);
-    }
-    loadStackSegment(cpu, stack.ss, newCpl, 10, ext);
+    const stack = tssStackAddress(cpu, newCpl, ext);
+    const p = cpu.supervisorPhys(stack | 0, false);
+    sp = cpu.mem.read32(p);
+    const ss = cpu.mem.read32(nextSystemDword(cpu, stack, p)) & 0xffff;
+    sp = push(cpu, sp, oldSs);
+    sp = push(cpu, sp, oldEsp);
+    sp = push(cpu, sp, eflags);
+    sp = push(cpu, sp, oldCs);
+    sp = push(cpu, sp, cpu.eip);
+    if (hasError) sp = push(cpu, sp, errorCode);
+    loadStackSegment(cpu, ss, newCpl, 10, ext);
   } else {
-    sp = oldEsp;
-    const frame = [eflags, oldCs, cpu.eip];
-    if (hasError) frame.push(errorCode);
-    for (const value of frame) {
-      sp = (sp - 4) | 0;
-      writeSystem32(cpu, sp, value);
-    }
+    sp = push(cpu, oldEsp, eflags);
+    sp = push(cpu, sp, oldCs);
+    sp = push(cpu, sp, cpu.eip);
+    if (hasError) sp = push(cpu, sp, errorCode);
   }
   loadCodeSegment(cpu, selector, desc, newCpl);
   cpu.regs[ESP] = sp;
@@ -161,4 +172,11 @@ function deliverOnce(cpu: Cpu, vector: number, errorCode: number, kind: EventKin
   cpu.eip = offset | 0;
   cpu.halted = false;
   cpu.cycles += cpu.cost.instructions.interruptDelivery;
+}
+
+/** Pushes one dword of an interrupt frame (a supervisor access); returns the new stack pointer. */
+function push(cpu: Cpu, sp: number, value: number): number {
+  const at = (sp - 4) | 0;
+  writeSystem32(cpu, at, value);
+  return at;
 }

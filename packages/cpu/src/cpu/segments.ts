@@ -24,22 +24,26 @@ export interface Descriptor {
   type: number;
 }
 
-export function decodeDescriptor(lo: number, hi: number): Descriptor {
-  const base = ((lo >>> 16) | ((hi & 0xff) << 16) | (hi & 0xff000000)) >>> 0;
+/** A descriptor to decode into (each caller below keeps its own: descriptor loads allocate nothing). */
+export function emptyDescriptor(): Descriptor {
+  return { lo: 0, hi: 0, base: 0, limit: 0, ar: 0, dpl: 0, present: false, codeOrData: false, type: 0 };
+}
+
+/** Decodes the descriptor words `lo`/`hi` into `into` (returned). */
+export function decodeDescriptor(lo: number, hi: number, into: Descriptor = emptyDescriptor()): Descriptor {
   let limit = (lo & 0xffff) | (hi & 0xf0000);
   if (hi & (1 << 23)) limit = ((limit << 12) | 0xfff) >>> 0;
   const ar = (hi >>> 8) & 0xf0ff;
-  return {
-    lo,
-    hi,
-    base,
-    limit,
-    ar,
-    dpl: (ar >>> 5) & 3,
-    present: (ar & AR_PRESENT) !== 0,
-    codeOrData: (ar & 0x10) !== 0,
-    type: ar & 0xf,
-  };
+  into.lo = lo;
+  into.hi = hi;
+  into.base = ((lo >>> 16) | ((hi & 0xff) << 16) | (hi & 0xff000000)) >>> 0;
+  into.limit = limit;
+  into.ar = ar;
+  into.dpl = (ar >>> 5) & 3;
+  into.present = (ar & AR_PRESENT) !== 0;
+  into.codeOrData = (ar & 0x10) !== 0;
+  into.type = ar & 0xf;
+  return into;
 }
 
 /** Reads a 32-bit value of a system structure with supervisor privilege. */
@@ -47,29 +51,45 @@ export function readSystem32(cpu: Cpu, linear: number): number {
   return cpu.mem.read32(cpu.supervisorPhys(linear | 0, false));
 }
 
+/**
+ * The physical address of the dword after the one at `linear` (which a supervisor read translated to
+ * `phys`), for an 8-byte entry (descriptor, gate, a TSS stack's ESPn:SSn): in the same RAM page the
+ * TLB entry that translated the first answers it, as a second lookup would (its hit is counted), so
+ * one translation serves both.
+ */
+export function nextSystemDword(cpu: Cpu, linear: number, phys: number): number {
+  if ((linear & 0xfff) <= 0xff8 && phys < cpu.memSize) {
+    cpu.tlbHits++;
+    return phys + 4;
+  }
+  return cpu.supervisorPhys((linear + 4) | 0, false);
+}
+
 export function writeSystem32(cpu: Cpu, linear: number, value: number): void {
   cpu.mem.write32(cpu.supervisorPhys(linear | 0, true), value);
 }
 
-export function readSystem16(cpu: Cpu, linear: number): number {
-  return readSystem32(cpu, linear) & 0xffff;
-}
-
-/** Reads the descriptor for `selector` from the GDT or LDT; #GP(selector | ext) past the table limit. */
-export function readDescriptor(
-  cpu: Cpu,
-  selector: number,
-  errorVector = GP,
-  ext = 0,
-): { desc: Descriptor; address: number } {
+/**
+ * Reads the descriptor for `selector` from the GDT or LDT into `into`; returns its linear address.
+ * #GP(selector | ext) past the table limit.
+ */
+export function readDescriptor(cpu: Cpu, selector: number, into: Descriptor, errorVector = GP, ext = 0): number {
   const index = selector & 0xfff8;
   const ldt = (selector & 4) !== 0;
   const base = ldt ? cpu.ldtrBase : cpu.gdtrBase;
   const limit = ldt ? cpu.ldtrLimit : cpu.gdtrLimit;
   if ((ldt && cpu.ldtrAr & AR_UNUSABLE) || index + 7 > limit) cpu.fault(errorVector, (selector & 0xfffc) | ext);
   const address = (base + index) | 0;
-  return { desc: decodeDescriptor(readSystem32(cpu, address), readSystem32(cpu, address + 4)), address };
+  const p = cpu.supervisorPhys(address, false);
+  decodeDescriptor(cpu.mem.read32(p), cpu.mem.read32(nextSystemDword(cpu, address, p)), into);
+  return address;
 }
+
+// One descriptor per kind of load: a caller may hold a code target across a stack load (IRET, event
+// delivery), never a descriptor across another load of the same kind.
+const dataDesc = emptyDescriptor();
+const stackDesc = emptyDescriptor();
+const codeDesc = emptyDescriptor();
 
 /** Sets the accessed bit of a code/data descriptor, as loading a segment register does. */
 function markAccessed(cpu: Cpu, address: number, desc: Descriptor): void {
@@ -99,7 +119,8 @@ export function loadDataSegment(cpu: Cpu, seg: number, selector: number): void {
     setCache(cpu, seg, selector, null);
     return;
   }
-  const { desc, address } = readDescriptor(cpu, selector);
+  const desc = dataDesc;
+  const address = readDescriptor(cpu, selector, desc);
   const sel = selector & 0xfffc;
   const isCode = (desc.type & 8) !== 0;
   const readable = !isCode || (desc.type & 2) !== 0;
@@ -131,21 +152,25 @@ export function loadCodeSegment(cpu: Cpu, selector: number, desc: Descriptor, ne
 
 /**
  * Checks a code-segment descriptor as the target of a far JMP/CALL/RET/IRET or a gate. `ext` is the
- * EXT bit of the error codes (1 when a gate is used for an event not caused by software).
+ * EXT bit of the error codes (1 when a gate is used for an event not caused by software). The
+ * descriptor returned is valid until the next checkCodeTarget.
  */
 export function checkCodeTarget(cpu: Cpu, selector: number, ext: number): Descriptor {
   ext &= 1;
   if ((selector & 0xfffc) === 0) cpu.fault(GP, ext);
-  const { desc, address } = readDescriptor(cpu, selector, GP, ext);
+  const desc = codeDesc;
+  const address = readDescriptor(cpu, selector, desc, GP, ext);
   if (!desc.codeOrData || !(desc.type & 8)) cpu.fault(GP, (selector & 0xfffc) | ext);
   if (!desc.present) cpu.fault(NP, (selector & 0xfffc) | ext);
   markAccessed(cpu, address, desc);
   return desc;
 }
 
+const DATA_SEGMENTS: readonly number[] = [ES, DS, FS, GS];
+
 /** After a return to an outer privilege level, data segments the new CPL may not use become null. */
 export function nullInaccessibleSegments(cpu: Cpu): void {
-  for (const seg of [ES, DS, FS, GS]) {
+  for (const seg of DATA_SEGMENTS) {
     const ar = cpu.segAr[seg]!;
     if (ar & AR_UNUSABLE) continue;
     const dpl = (ar >>> 5) & 3;
@@ -160,7 +185,8 @@ export function nullInaccessibleSegments(cpu: Cpu): void {
  */
 export function loadStackSegment(cpu: Cpu, selector: number, cpl: number, faultVector: number, ext = 0): void {
   if ((selector & 0xfffc) === 0) cpu.fault(faultVector, ext);
-  const { desc, address } = readDescriptor(cpu, selector, faultVector, ext);
+  const desc = stackDesc;
+  const address = readDescriptor(cpu, selector, desc, faultVector, ext);
   const writableData = desc.codeOrData && !(desc.type & 8) && (desc.type & 2) !== 0;
   if ((selector & 3) !== cpl || desc.dpl !== cpl || !writableData) cpu.fault(faultVector, (selector & 0xfffc) | ext);
   if (!desc.present) cpu.fault(SS_FAULT, (selector & 0xfffc) | ext);
@@ -177,12 +203,12 @@ export function setFlatSegment(cpu: Cpu, seg: number, selector: number, ar: numb
   cpu.segAr[seg] = ar;
 }
 
-/** Reads the stack pointer for privilege level `cpl` from the 32-bit TSS (#TS(TR | ext) past its limit). */
-export function tssStack(cpu: Cpu, cpl: number, ext = 0): { esp: number; ss: number } {
+/**
+ * The linear address of the stack for privilege level `cpl` in the 32-bit TSS: ESPn there, SSn at +4
+ * (#TS(TR | ext) past its limit).
+ */
+export function tssStackAddress(cpu: Cpu, cpl: number, ext = 0): number {
   const offset = 4 + cpl * 8;
   if (cpu.trAr & AR_UNUSABLE || offset + 5 > cpu.trLimit) cpu.fault(10, (cpu.trSel & 0xfffc) | ext); // #TS
-  return {
-    esp: readSystem32(cpu, cpu.trBase + offset),
-    ss: readSystem16(cpu, cpu.trBase + offset + 4),
-  };
+  return cpu.trBase + offset;
 }

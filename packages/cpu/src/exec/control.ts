@@ -192,6 +192,11 @@ export const into: Handler = (c, i) => {
   if (c.flagOF()) c.deliver(OVERFLOW, NO_ERROR_CODE, "software-exception");
 };
 
+/** The k-th word (16 or 32 bits) of an IRET frame at `sp`. */
+function stackWord(c: Cpu, sp: number, k: number, bits: number): number {
+  return bits === 32 ? c.read32((sp + k * 4) | 0) : c.read16((sp + k * 2) | 0);
+}
+
 /**
  * IRET (32-bit): return to the same privilege, or outward (pops ESP and SS too). Task returns
  * (NT = 1) are not in the subset: #GP(0). Flag restoration follows the CPL/IOPL rules.
@@ -201,10 +206,9 @@ export function iret(bits: number): Handler {
     if (c.fl & NT) c.fault(GP, 0);
     const size = bits / 8;
     const sp = c.regs[ESP]!;
-    const rd = (k: number) => (bits === 32 ? c.read32((sp + k * size) | 0) : c.read16((sp + k * size) | 0));
-    const offset = rd(0);
-    const selector = rd(1) & 0xffff;
-    const flags = rd(2);
+    const offset = stackWord(c, sp, 0, bits);
+    const selector = stackWord(c, sp, 1, bits) & 0xffff;
+    const flags = stackWord(c, sp, 2, bits);
     const rpl = selector & 3;
     if (rpl < c.cpl) c.fault(GP, selector & 0xfffc);
     const desc = checkCodeTarget(c, selector, 0);
@@ -220,8 +224,8 @@ export function iret(bits: number): Handler {
       loadCodeSegment(c, selector, desc, oldCpl);
       c.regs[ESP] = (sp + 3 * size) | 0;
     } else {
-      const newEsp = rd(3);
-      const newSs = rd(4) & 0xffff;
+      const newEsp = stackWord(c, sp, 3, bits);
+      const newSs = stackWord(c, sp, 4, bits) & 0xffff;
       // SS is checked (and may fault) before anything of the return is committed.
       loadStackSegment(c, newSs, rpl, GP);
       loadCodeSegment(c, selector, desc, rpl);

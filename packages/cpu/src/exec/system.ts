@@ -34,7 +34,7 @@ import {
   UD,
   VM,
 } from "../cpu/registers.js";
-import { readDescriptor, readSystem32, setFlatSegment, writeSystem32 } from "../cpu/segments.js";
+import { emptyDescriptor, readDescriptor, readSystem32, setFlatSegment, writeSystem32 } from "../cpu/segments.js";
 import type { AccessSize } from "../devices/device.js";
 import type { Insn } from "../isa/insn.js";
 import type { Handler } from "../isa/types.js";
@@ -81,7 +81,8 @@ export const ltr: Handler = (c, i) => {
   c.requireCpl0();
   const sel = readE(c, i, 16);
   if ((sel & 0xfffc) === 0 || sel & 4) c.fault(GP, sel & 0xfffc);
-  const { desc, address } = readDescriptor(c, sel);
+  const desc = emptyDescriptor();
+  const address = readDescriptor(c, sel, desc);
   if (desc.codeOrData || desc.type !== 9) c.fault(GP, sel & 0xfffc);
   if (!desc.present) c.fault(NP, sel & 0xfffc);
   writeSystem32(c, address + 4, desc.hi | 0x200); // busy
@@ -101,7 +102,8 @@ export const lldt: Handler = (c, i) => {
     return;
   }
   if (sel & 4) c.fault(GP, sel & 0xfffc);
-  const { desc } = readDescriptor(c, sel);
+  const desc = emptyDescriptor();
+  readDescriptor(c, sel, desc);
   if (desc.codeOrData || desc.type !== 2) c.fault(GP, sel & 0xfffc);
   if (!desc.present) c.fault(NP, sel & 0xfffc);
   c.ldtrSel = sel;

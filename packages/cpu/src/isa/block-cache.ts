@@ -47,6 +47,12 @@ export class BlockCache {
   private readonly slots: (Block | null)[] = new Array(SLOTS).fill(null);
   /** Physical page number -> blocks starting in it. */
   private readonly byPage = new Map<number, Block[]>();
+  /**
+   * 1 for each physical page that is a key of byPage: the memory's watched pages, so that a non-CPU
+   * physical write reports to invalidatePhysical only when it touches code (almost none do: page
+   * tables, stacks, kvm_run).
+   */
+  private readonly codePage: Uint8Array;
   decodedBlocks = 0;
   invalidations = 0;
   /**
@@ -55,10 +61,12 @@ export class BlockCache {
    */
   lastRun: Block | null = null;
 
-  constructor(private readonly cpu: Cpu) {}
+  constructor(private readonly cpu: Cpu) {
+    this.codePage = cpu.mem.watchedPages;
+  }
 
   hasCode(hpaPage: number): boolean {
-    return this.byPage.has(hpaPage >>> 12);
+    return this.codePage[hpaPage >>> 12] === 1;
   }
 
   lookup(eip: number): Block {
@@ -77,6 +85,7 @@ export class BlockCache {
       if (!list) {
         list = [];
         this.byPage.set(page, list);
+        this.codePage[page] = 1;
         this.cpu.tlb.setCodeFlag(page, true);
       }
       list.push(block);
@@ -137,12 +146,11 @@ export class BlockCache {
 
   /** Drops blocks in the pages a physical write touched. */
   invalidatePhysical(addr: number, length: number): void {
-    if (this.byPage.size === 0) return;
     const first = addr >>> 12;
     const last = (addr + length - 1) >>> 12;
     for (let page = first; page <= last; page++) {
-      const list = this.byPage.get(page);
-      if (!list) continue;
+      if (this.codePage[page] !== 1) continue;
+      const list = this.byPage.get(page)!;
       for (const b of list) {
         const slot = (b.phys ^ (b.phys >>> 14)) & (SLOTS - 1);
         if (this.slots[slot] === b) this.slots[slot] = null;
@@ -152,6 +160,7 @@ export class BlockCache {
         b.stale = true;
       }
       this.byPage.delete(page);
+      this.codePage[page] = 0;
       this.cpu.tlb.setCodeFlag(page, false);
       this.cpu.tlb.bumpEpoch();
       this.invalidations++;
@@ -163,6 +172,7 @@ export class BlockCache {
     for (const page of this.byPage.keys()) this.cpu.tlb.setCodeFlag(page, false);
     this.slots.fill(null);
     this.byPage.clear();
+    this.codePage.fill(0);
     this.cpu.tlb.bumpEpoch();
   }
 
@@ -179,7 +189,11 @@ export class BlockCache {
   restoreCodePages(pages: readonly number[]): void {
     this.slots.fill(null);
     this.byPage.clear();
-    for (const page of pages) this.byPage.set(page, []);
+    this.codePage.fill(0);
+    for (const page of pages) {
+      this.byPage.set(page, []);
+      this.codePage[page] = 1;
+    }
     this.lastRun = null;
     this.cpu.tlb.bumpEpoch();
   }

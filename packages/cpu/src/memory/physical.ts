@@ -18,8 +18,16 @@ export class PhysicalMemory {
   readonly u8: Uint8Array;
   readonly view: DataView;
   private readonly mmio: MmioRegion[] = [];
-  /** Called after any write through writeBytes/write8..32 so caches of decoded code can be invalidated. */
+  /**
+   * Called after a write through write8..32 that touches a watched page, and after any writeBytes, so
+   * caches of decoded code can be invalidated.
+   */
   onWrite: ((addr: number, length: number) => void) | null = null;
+  /**
+   * 1 for each 4 KiB page of RAM whose writes onWrite must hear about (its owner sets them: the pages
+   * that hold decoded code). Most writes touch no such page and cost one load more, not a call.
+   */
+  readonly watchedPages: Uint8Array;
 
   constructor(sizeBytes: number) {
     if (!Number.isInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % PAGE_SIZE !== 0) {
@@ -30,6 +38,7 @@ export class PhysicalMemory {
     this.buffer = new ArrayBuffer(sizeBytes);
     this.u8 = new Uint8Array(this.buffer);
     this.view = new DataView(this.buffer);
+    this.watchedPages = new Uint8Array(sizeBytes / PAGE_SIZE);
   }
 
   addMmio(region: MmioRegion): void {
@@ -78,7 +87,7 @@ export class PhysicalMemory {
     addr >>>= 0;
     if (addr < this.size) {
       this.u8[addr] = value;
-      this.onWrite?.(addr, 1);
+      if (this.watchedPages[addr >>> PAGE_SHIFT] !== 0) this.onWrite?.(addr, 1);
       return;
     }
     const r = this.region(addr);
@@ -89,7 +98,7 @@ export class PhysicalMemory {
     addr >>>= 0;
     if (addr + 1 < this.size) {
       this.view.setUint16(addr, value, true);
-      this.onWrite?.(addr, 2);
+      if (this.watched(addr, 2)) this.onWrite?.(addr, 2);
       return;
     }
     const r = this.region(addr);
@@ -104,7 +113,7 @@ export class PhysicalMemory {
     addr >>>= 0;
     if (addr + 3 < this.size) {
       this.view.setInt32(addr, value, true);
-      this.onWrite?.(addr, 4);
+      if (this.watched(addr, 4)) this.onWrite?.(addr, 4);
       return;
     }
     const r = this.region(addr);
@@ -113,6 +122,11 @@ export class PhysicalMemory {
       this.write16(addr, value);
       this.write16(addr + 2, value >>> 16);
     }
+  }
+
+  /** Whether a write of `size` bytes at `addr` (in RAM) touches a watched page. */
+  private watched(addr: number, size: number): boolean {
+    return (this.watchedPages[addr >>> PAGE_SHIFT]! | this.watchedPages[(addr + size - 1) >>> PAGE_SHIFT]!) !== 0;
   }
 
   /** Copies bytes into RAM (loaders, DMA). Throws if the range is not entirely RAM. */
