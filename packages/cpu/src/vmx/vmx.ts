@@ -596,24 +596,10 @@ export class Vmx implements VmxHooks {
 
   /** Performs a VM exit now (from an instruction handler, whose EIP already points past it). */
   exitFromInstruction(reason: number, insn: Insn, qualification = 0, instructionInfo?: number): true {
-    // The most frequent exits (CPUID, I/O, ...): one reused record, which performExit only reads.
-    const exit = this.instructionExit;
-    exit.reason = reason;
-    exit.qualification = qualification;
-    exit.instructionLength = insn.len;
-    exit.instructionInfo = instructionInfo ?? 0;
-    exit.rip = (this.cpu.eip - insn.len) | 0;
-    this.performExit(exit, true);
+    const len = insn.len;
+    this.exitWith(reason, qualification, len, instructionInfo ?? 0, 0, 0, 0, 0, (this.cpu.eip - len) | 0, true);
     return true;
   }
-
-  private readonly instructionExit: PendingExit = {
-    reason: 0,
-    qualification: 0,
-    instructionLength: 0,
-    instructionInfo: 0,
-    rip: 0,
-  };
 
   /** Signals an exit from deep inside an instruction (EPT); the run loop calls completeExit(). */
   signalExit(exit: PendingExit): never {
@@ -652,22 +638,48 @@ export class Vmx implements VmxHooks {
    * host state, then continue at HOST_RIP (assembly hypervisor) or stop Cpu.run() (TypeScript).
    */
   performExit(exit: PendingExit, saveGuest: boolean): void {
+    this.exitWith(
+      exit.reason,
+      exit.qualification,
+      exit.instructionLength ?? 0,
+      exit.instructionInfo ?? 0,
+      exit.guestLinear ?? 0,
+      exit.guestPhysical ?? 0,
+      exit.intrInfo ?? 0,
+      exit.intrErrorCode ?? 0,
+      exit.rip ?? this.cpu.eip,
+      saveGuest,
+    );
+  }
+
+  /** performExit with the exit information as arguments (the instruction exits call it directly). */
+  private exitWith(
+    reason: number,
+    qualification: number,
+    instructionLength: number,
+    instructionInfo: number,
+    guestLinear: number,
+    guestPhysical: number,
+    intrInfo: number,
+    intrErrorCode: number,
+    rip: number,
+    saveGuest: boolean,
+  ): void {
     const cpu = this.cpu;
     const v = this.vmcs;
-    const rip = exit.rip ?? cpu.eip;
     // The state a VM exit saves is consistent by construction: it keeps an earlier check valid.
     const verified = v.verified;
     // The exit-information fields (SDM Vol. 3C, 28.2), written straight into the region's words.
     const w = v.words;
-    w[W_VM_EXIT_REASON] = exit.reason;
-    w[W_EXIT_QUALIFICATION] = exit.qualification;
-    w[W_VM_EXIT_INSTRUCTION_LEN] = exit.instructionLength ?? 0;
-    w[W_VMX_INSTRUCTION_INFO] = exit.instructionInfo ?? 0;
-    w[W_GUEST_LINEAR_ADDRESS] = exit.guestLinear ?? 0;
-    w[W_GUEST_PHYSICAL_ADDRESS] = exit.guestPhysical ?? 0;
+    w[W_VM_EXIT_REASON] = reason;
+    w[W_EXIT_QUALIFICATION] = qualification;
+    w[W_VM_EXIT_INSTRUCTION_LEN] = instructionLength;
+    w[W_VMX_INSTRUCTION_INFO] = instructionInfo;
+    w[W_GUEST_LINEAR_ADDRESS] = guestLinear;
+    w[W_GUEST_PHYSICAL_ADDRESS] = guestPhysical;
     w[W_GUEST_PHYSICAL_ADDRESS + 1] = 0;
-    w[W_VM_EXIT_INTR_INFO] = exit.intrInfo ?? 0;
-    w[W_VM_EXIT_INTR_ERROR_CODE] = exit.intrErrorCode ?? 0;
+    w[W_VM_EXIT_INTR_INFO] = intrInfo;
+    w[W_VM_EXIT_INTR_ERROR_CODE] = intrErrorCode;
     w[W_IDT_VECTORING_INFO_FIELD] = this.vectoringInfo;
     w[W_IDT_VECTORING_ERROR_CODE] = this.vectoringError;
     this.vectoringInfo = 0;
@@ -685,13 +697,13 @@ export class Vmx implements VmxHooks {
     this.loadMsrList(v, W_VM_EXIT_MSR_LOAD_ADDR, W_VM_EXIT_MSR_LOAD_COUNT);
     cpu.cycles += cpu.cost.vmx.vmExit;
     this.exitCount++;
-    const basic = exit.reason & 0xffff;
+    const basic = reason & 0xffff;
     this.exitCounts.add(basic);
     if (basic === EXIT_REASON.EXTERNAL_INTERRUPT && this.exitControls & VM_EXIT_ACK_INTR_ON_EXIT && cpu.pic) {
       w[W_VM_EXIT_INTR_INFO] = (cpu.pic.acknowledge() & 0xff) | INTR_INFO_VALID_MASK;
     }
     if (this.onExit) this.onExit(this.exitInfo());
-    if (this.exitToCaller) cpu.stopRequest = { kind: "vmexit", reason: exit.reason, qualification: exit.qualification };
+    if (this.exitToCaller) cpu.stopRequest = { kind: "vmexit", reason, qualification };
   }
 
   /**
