@@ -1157,7 +1157,6 @@ export class Cpu implements LazyFlagState {
         this.runBlockStepwise(instrLimit - this.instret, deadline);
         return;
       }
-      blocks.lastRun = block;
       const startEip = this.eip;
       const last = n - 1;
       // k = index of the running instruction; k === n once the cycles and count of instructions
@@ -1193,11 +1192,21 @@ export class Cpu implements LazyFlagState {
           this.instret += k;
         }
         this.eip = (startEip + insns[at]!.offset) | 0;
+        blocks.lastRun = block;
         this.onSignal(signal);
         return;
       }
-      if (!this.mayChain()) return;
-      block = this.nextBlock(block, this.eip);
+      // Where the burst ends, the block that ran last is remembered (its links start the next burst).
+      if (!this.mayChain()) {
+        blocks.lastRun = block;
+        return;
+      }
+      const next = this.nextBlock(block, this.eip);
+      if (next === null) {
+        blocks.lastRun = block;
+        return;
+      }
+      block = next;
     }
   }
 
