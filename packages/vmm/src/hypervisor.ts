@@ -113,6 +113,16 @@ export class Hypervisor {
   private readonly exitInfoScratch = {} as VmExitInfo;
   /** Options of each cpu.run() (it reads them when called): one object, not one per VM entry. */
   private readonly runOptions: RunOptions = { maxInstructions: undefined };
+  /**
+   * The exit fastpath (fastpath()): the VM whose exits it handles inside cpu.run() and the end of its
+   * slice. Set only while runSlice()'s cpu.run() runs and nobody asked for exit records.
+   */
+  private fastVm: Vm | null = null;
+  private fastSliceEnd = 0;
+  /** Cycles the fastpath spent outside the guest during the current cpu.run() (exits, handlers, entries). */
+  private fastCycles = 0;
+  /** What the handler decided for an exit the fastpath handled but did not re-enter after, or null. */
+  private fastAction: ExitAction | null = null;
 
   constructor(configs: VmConfig[], options: HypervisorOptions = {}) {
     if (configs.length === 0) throw new Error("a hypervisor needs at least one VM");
@@ -132,6 +142,7 @@ export class Hypervisor {
     this.msrBitmap = this.buildMsrBitmap();
     this.exitContext = new ReusableExitContext(this.machine, this.cost, (vm, stop) => this.finish(vm, stop));
     this.enterVmxOperation();
+    this.machine.vmx.fastpath = () => this.fastpath();
     configs.forEach((config, i) => {
       this.vms.push(this.createVm(i, config));
     });
@@ -360,10 +371,19 @@ export class Hypervisor {
         limits.maxInstructions === undefined ? undefined : limits.maxInstructions - vm.stats.guestInstructions;
       const run = this.runOptions;
       run.maxInstructions = budget === undefined ? undefined : Math.max(0, budget);
+      // Exits go through the fastpath unless someone wants a record of each (it would have to stop there).
+      const recording = this.options.onExit !== undefined || limits.pauseOnExit !== undefined;
+      this.fastCycles = 0;
+      this.fastAction = null;
+      if (!recording) {
+        this.fastVm = vm;
+        this.fastSliceEnd = sliceEnd;
+      }
       const stop = cpu.run(run);
+      this.fastVm = null;
       vm.stats.guestInstructions += cpu.instret - startInstret;
       const exitCost = vmx.nonRoot ? 0 : this.cost.vmx.vmExit;
-      vm.stats.guestCycles += cpu.cycles - startCycles - exitCost;
+      vm.stats.guestCycles += cpu.cycles - startCycles - exitCost - this.fastCycles;
       vm.stats.hypervisorCycles += entryCycles + exitCost;
       if ((stop.kind === "hook" || stop.kind === "breakpoint") && vmx.nonRoot) {
         // A debugger's hook or breakpoint stopped the CPU inside the guest: the VM stays in non-root
@@ -384,13 +404,42 @@ export class Hypervisor {
         );
         return undefined;
       }
-      const action = this.handleExit(vm, exitCost, limits.pauseOnExit !== undefined);
+      const action = this.fastAction ?? this.handleExit(vm, exitCost, limits.pauseOnExit !== undefined);
       if (limits.pauseOnExit && this.lastExit && limits.pauseOnExit(this.lastExit)) {
         this.paused = { vm, at: "exit", sliceEnd, action };
         return "paused";
       }
       if (!this.continueSlice(vm, action, sliceEnd)) return undefined;
     }
+  }
+
+  /**
+   * The exit fastpath, called by cpu.run() at a VM exit of the armed VM: the same handling as runSlice's
+   * loop (handleExit, continueSlice, enter) with the same cycle accounting, without returning from
+   * cpu.run(). True when the guest was entered again. Otherwise the exit is handled already
+   * (fastAction) and cpu.run() returns it to runSlice().
+   */
+  private fastpath(): boolean {
+    const vm = this.fastVm;
+    if (vm === null) return false;
+    const cpu = this.machine.cpu;
+    const exitCost = this.cost.vmx.vmExit;
+    const start = cpu.cycles;
+    // Disarmed while it works: an exit during the entry below (delivering an injected event) ends cpu.run().
+    this.fastVm = null;
+    const action = this.handleExit(vm, exitCost, false);
+    const sliceEnd = this.fastSliceEnd;
+    const entered = this.continueSlice(vm, action, sliceEnd) ? this.enter(vm, sliceEnd) : Number.NaN;
+    if (!(entered >= 0)) {
+      // The slice ends here (NaN), or the entry failed and stopped the VM (-1).
+      this.fastAction = entered === -1 ? "stop" : action;
+      this.fastCycles += cpu.cycles - start;
+      return false;
+    }
+    vm.stats.hypervisorCycles += entered + exitCost;
+    this.fastCycles += cpu.cycles - start + exitCost;
+    this.fastVm = vm;
+    return true;
   }
 
   /** After a handled exit: whether the slice goes on (enter the VM again). */

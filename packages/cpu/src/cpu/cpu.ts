@@ -136,6 +136,11 @@ export interface VmxHooks {
   eventDelivered?(): void;
   /** Whether external interrupts cause VM exits (then they are not delivered through the IDT). */
   readonly externalInterruptsExit?: boolean;
+  /**
+   * The embedder's exit fastpath (Vmx.fastpath): run() offers it each VM exit before returning it, and
+   * goes on running when it took care of the exit. Null: every exit ends run().
+   */
+  readonly fastpath?: (() => boolean) | null;
 }
 
 /** A model-specific register implemented by some part of the machine. */
@@ -1030,8 +1035,19 @@ export class Cpu implements LazyFlagState {
     let firstInstruction = true;
     for (;;) {
       if (this.stopRequest) {
-        const s = this.stopRequest;
+        // (TypeScript keeps the narrowing of the assignment above across the loop: the instructions set it.)
+        const s = this.stopRequest as StopReason;
         this.stopRequest = null;
+        // A VM exit the embedder's fastpath handled (the guest is entered again, or root code set up to
+        // run): go on as a new run() would, without the return and the call.
+        if (s.kind === "vmexit") {
+          if (this.vmx?.fastpath?.() === true) {
+            firstInstruction = true;
+            continue;
+          }
+          // VMX reuses its request for every exit: the caller gets a value of its own.
+          return { kind: "vmexit", reason: s.reason, qualification: s.qualification };
+        }
         return s;
       }
       if (this.instret >= instrLimit || this.cycles >= cycleLimit) return { kind: "limit" };

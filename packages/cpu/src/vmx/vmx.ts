@@ -224,6 +224,14 @@ export class Vmx implements VmxHooks {
   pendingExit: PendingExit | null = null;
   /** Every VM exit, for traces: set by the embedder (null costs nothing). */
   onExit: ((info: VmExitInfo) => void) | null = null;
+  /**
+   * KVM's exit fastpath (vmx_exit_handlers_fastpath, EXIT_FASTPATH_REENTER_GUEST), for a hypervisor
+   * driving VMX through this object: Cpu.run() calls it at each VM exit it would return, after the
+   * exiting instruction completed, in VMX root operation with the exit information in the VMCS. True:
+   * the hypervisor handled the exit and left the CPU ready to go on (it entered the guest again, or set
+   * up host code to run), so run() continues without returning. False: run() returns the exit.
+   */
+  fastpath: (() => boolean) | null = null;
   exitCount = 0;
   /** VM exits by basic reason, since the machine was created. */
   readonly exitCounts = new ExitCounter();
@@ -425,6 +433,13 @@ export class Vmx implements VmxHooks {
       this.cpu.vmxPollEvents = true;
     }
   }
+
+  /** The stop request of every VM exit to the caller (see exitWith). */
+  private readonly exitStop: { kind: "vmexit"; reason: number; qualification: number } = {
+    kind: "vmexit",
+    reason: 0,
+    qualification: 0,
+  };
 
   /** A VM-entry failure of an API entry, reported by the next Cpu.run(). */
   private deferredStop: StopReason | null = null;
@@ -703,7 +718,14 @@ export class Vmx implements VmxHooks {
       w[W_VM_EXIT_INTR_INFO] = (cpu.pic.acknowledge() & 0xff) | INTR_INFO_VALID_MASK;
     }
     if (this.onExit) this.onExit(this.exitInfo());
-    if (this.exitToCaller) cpu.stopRequest = { kind: "vmexit", reason, qualification };
+    if (this.exitToCaller) {
+      // One request object serves every exit (Cpu.run() returns a copy): an exit the fastpath handles
+      // allocates nothing.
+      const stop = this.exitStop;
+      stop.reason = reason;
+      stop.qualification = qualification;
+      cpu.stopRequest = stop;
+    }
   }
 
   /**
