@@ -502,37 +502,42 @@ export class Hypervisor {
     const action: ExitAction = handler ? handler(ctx) : this.unexpectedExit(ctx);
     if (action === "resume" || action === "yield" || action === "halt") reinjectInterruptedEvent(ctx);
     const handlerCycles = ctx.handlerCycles;
-    const notes = ctx.notes;
     cpu.cycles += handlerCycles;
     vm.stats.hypervisorCycles += handlerCycles;
     this.lastExit = null;
-    if (recording) {
-      const record: ExitRecord = {
-        seq: ++this.exitSeq,
-        vm: vm.name,
-        reason: info.reason,
-        name: exitReasonName(info.reason),
-        qualification: info.qualification,
-        detail: describeExit(info, vm),
-        info,
-        guestEip: info.guestRip,
-        instruction:
-          info.instructionLength > 0 || basic === EXIT_REASON.EPT_VIOLATION || basic === EXIT_REASON.EXCEPTION_NMI
-            ? guestInstructionText(vm, this.pagingView(vm), info.guestRip)
-            : "",
-        handler: notes.join("; "),
-        action,
-        cycles: {
-          exit: exitCycles,
-          handler: handlerCycles,
-          entry: action === "resume" ? this.cost.vmx.vmEntry : 0,
-          total: exitCycles + handlerCycles + (action === "resume" ? this.cost.vmx.vmEntry : 0),
-        },
-      };
-      this.lastExit = record;
-      this.options.onExit?.(record);
-    } else this.exitSeq++;
+    if (recording) this.record(vm, info, action, exitCycles, handlerCycles);
+    else this.exitSeq++;
     return action;
+  }
+
+  /** The exit's record, for onExit and pauseOnExit (apart: the common path stays small). */
+  private record(vm: Vm, info: VmExitInfo, action: ExitAction, exitCycles: number, handlerCycles: number): void {
+    const basic = info.reason & 0xffff;
+    const notes = this.exitContext.notes;
+    const record: ExitRecord = {
+      seq: ++this.exitSeq,
+      vm: vm.name,
+      reason: info.reason,
+      name: exitReasonName(info.reason),
+      qualification: info.qualification,
+      detail: describeExit(info, vm),
+      info,
+      guestEip: info.guestRip,
+      instruction:
+        info.instructionLength > 0 || basic === EXIT_REASON.EPT_VIOLATION || basic === EXIT_REASON.EXCEPTION_NMI
+          ? guestInstructionText(vm, this.pagingView(vm), info.guestRip)
+          : "",
+      handler: notes.join("; "),
+      action,
+      cycles: {
+        exit: exitCycles,
+        handler: handlerCycles,
+        entry: action === "resume" ? this.cost.vmx.vmEntry : 0,
+        total: exitCycles + handlerCycles + (action === "resume" ? this.cost.vmx.vmEntry : 0),
+      },
+    };
+    this.lastExit = record;
+    this.options.onExit?.(record);
   }
 
   /** An exit no handler claims: stop that VM with the reason, qualification and a VMCS dump. */

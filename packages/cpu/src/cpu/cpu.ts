@@ -350,6 +350,10 @@ export class Cpu implements LazyFlagState {
   /** The running burst's cycle deadline and instruction limit (see burst and repeatBlock). */
   private burstDeadline = 0;
   private burstInstrLimit = 0;
+  /** The requested VM exit was offered to the fastpath already (by a burst), which declined it. */
+  private exitOffered = false;
+  /** The cycle limit of the run() in progress (a burst that goes on after a VM exit recomputes its deadline). */
+  private runCycleLimit = Number.POSITIVE_INFINITY;
 
   constructor(
     mem: PhysicalMemory,
@@ -1031,7 +1035,9 @@ export class Cpu implements LazyFlagState {
     const instrLimit =
       options.maxInstructions === undefined ? Number.POSITIVE_INFINITY : this.instret + options.maxInstructions;
     const cycleLimit = options.maxCycles === undefined ? Number.POSITIVE_INFINITY : this.cycles + options.maxCycles;
+    this.runCycleLimit = cycleLimit;
     this.stopRequest = null;
+    this.exitOffered = false;
     let firstInstruction = true;
     for (;;) {
       if (this.stopRequest) {
@@ -1041,7 +1047,9 @@ export class Cpu implements LazyFlagState {
         // A VM exit the embedder's fastpath handled (the guest is entered again, or root code set up to
         // run): go on as a new run() would, without the return and the call.
         if (s.kind === "vmexit") {
-          if (this.vmx?.fastpath?.() === true) {
+          const offered = this.exitOffered;
+          this.exitOffered = false;
+          if (!offered && this.vmx?.fastpath?.() === true) {
             firstInstruction = true;
             continue;
           }
@@ -1170,7 +1178,7 @@ export class Cpu implements LazyFlagState {
       const insns = block.insns;
       const n = insns.length;
       if (!this.blockFits(block)) {
-        this.runBlockStepwise(instrLimit - this.instret, deadline);
+        this.runBlockStepwise(instrLimit - this.instret, this.burstDeadline);
         return;
       }
       const startEip = this.eip;
@@ -1213,7 +1221,7 @@ export class Cpu implements LazyFlagState {
         return;
       }
       // Where the burst ends, the block that ran last is remembered (its links start the next burst).
-      if (!this.mayChain()) {
+      if (!this.mayChain() && !this.reenteredAfterExit()) {
         blocks.lastRun = block;
         return;
       }
@@ -1224,6 +1232,30 @@ export class Cpu implements LazyFlagState {
       }
       block = next;
     }
+  }
+
+  /**
+   * A block that ended in a VM exit (CPUID, I/O, ...) ends the burst with the exit requested. The exit goes
+   * to the embedder's fastpath right here, as run()'s loop would give it, when nothing else would make that
+   * loop do more before the next burst; if the fastpath entered the guest again, the burst goes on with
+   * the guest (a new deadline: the entry armed the preemption timer). False leaves it all to run()'s loop.
+   */
+  private reenteredAfterExit(): boolean {
+    const s = this.stopRequest;
+    const vmx = this.vmx;
+    if (s === null || s.kind !== "vmexit" || !vmx?.fastpath) return false;
+    if (this.hooks.instruction || this.hooks.memory || this.breakpoints.size > 0) return false;
+    this.stopRequest = null;
+    if (vmx.fastpath() !== true) {
+      this.stopRequest = s;
+      this.exitOffered = true; // run() returns it without asking again
+      return false;
+    }
+    // The checks of run()'s loop; if one of them has something to do, it does it from its top.
+    const deadline = Math.min(this.runCycleLimit, this.nextEventCycle, this.timerDeadline);
+    if (!this.mayChain() || this.instret >= this.burstInstrLimit || this.cycles >= deadline) return false;
+    this.burstDeadline = deadline;
+    return true;
   }
 
   /** The block at EIP after `block`: its successor link if still valid, else a lookup that becomes one. */

@@ -393,6 +393,9 @@ export class Vmx implements VmxHooks {
       return this.succeed();
     }
     v.verified = true;
+    // The controls cached at the previous entry still hold when it was this VMCS and nothing the entry
+    // checks look at (every control field is such) was written since.
+    if (!checked || this.controlsFrom !== v) this.loadControls(v);
     // Guest state is loaded first, then the VM-entry MSR-load list (SDM Vol. 3C, 27.3.2 and 27.4): an MSR in
     // the list overrides the guest-state field (IA32_SYSENTER_*).
     this.loadGuestState(v);
@@ -445,13 +448,13 @@ export class Vmx implements VmxHooks {
   private deferredStop: StopReason | null = null;
 
   /**
-   * Loads the guest-state area into the processor (Intel SDM Vol. 3C, 27.3.2). Entries and exits
-   * move every field each time, so they index the region's words directly (VMCS_WORD): the same
-   * values VMREAD returns, without its per-field lookups. 16-bit fields keep their mask.
+   * Caches the VM-execution and VM-exit controls an entry uses until the exit (they cannot change in
+   * non-root operation), and what follows from them: the TSC offset, the guest's TLB tag (VPID) and
+   * the EPT root.
    */
-  private loadGuestState(v: VmcsAccess): void {
-    const cpu = this.cpu;
+  private loadControls(v: VmcsAccess): void {
     const w = v.words;
+    this.controlsFrom = v;
     this.pin = w[W_PIN_BASED_VM_EXEC_CONTROL]!;
     this.proc = w[W_CPU_BASED_VM_EXEC_CONTROL]!;
     this.proc2 = this.proc & CPU_BASED_ACTIVATE_SECONDARY_CONTROLS ? w[W_SECONDARY_VM_EXEC_CONTROL]! : 0;
@@ -461,10 +464,31 @@ export class Vmx implements VmxHooks {
     this.cr0Shadow = w[W_CR0_READ_SHADOW]!;
     this.cr4Shadow = w[W_CR4_READ_SHADOW]!;
     // From the two halves: read64() as one double loses the low bits of a negative offset.
-    this.tscOffset =
+    this.guestTscOffset =
       this.proc & CPU_BASED_USE_TSC_OFFSETTING ? (w[W_TSC_OFFSET + 1]! | 0) * 0x1_0000_0000 + w[W_TSC_OFFSET]! : 0;
+    // Address space: a VPID tags the guest's TLB entries; without one the guest shares VPID 0 with
+    // the host and every entry and exit flushes it (Intel SDM Vol. 3C, 29.1).
+    this.guestAsid = this.proc2 & SECONDARY_EXEC_ENABLE_VPID ? this.asidFor(w[W_VIRTUAL_PROCESSOR_ID]! & 0xffff) : 0;
+    // The EPT PML4 address is in the pointer's low word (physical memory is below 4 GiB).
+    this.guestEpt = this.proc2 & SECONDARY_EXEC_ENABLE_EPT ? this.ept.load(w[W_EPT_POINTER]!) : null;
+  }
 
+  /** The VMCS whose controls loadControls() cached (null: none, or they must be loaded again). */
+  private controlsFrom: VmcsAccess | null = null;
+  private guestTscOffset = 0;
+  private guestAsid = 0;
+  private guestEpt: Ept | null = null;
+
+  /**
+   * Loads the guest-state area into the processor (Intel SDM Vol. 3C, 27.3.2). Entries and exits
+   * move every field each time, so they index the region's words directly (VMCS_WORD): the same
+   * values VMREAD returns, without its per-field lookups. 16-bit fields keep their mask.
+   */
+  private loadGuestState(v: VmcsAccess): void {
+    const cpu = this.cpu;
+    const w = v.words;
     cpu.cr0 = w[W_GUEST_CR0]! | CR0_ET; // ET is hard-wired to 1 (never modified by VM entry)
+    this.tscOffset = this.guestTscOffset;
     cpu.cr3 = w[W_GUEST_CR3]! | 0;
     cpu.cr4 = w[W_GUEST_CR4]! | 0;
     // Segment registers, LDTR, TR, GDTR, IDTR, SYSENTER: the CPU works on the VMCS's guest bank itself
@@ -482,16 +506,9 @@ export class Vmx implements VmxHooks {
     cpu.halted = w[W_GUEST_ACTIVITY_STATE]! === GUEST_ACTIVITY_HLT;
 
     this.nonRoot = true;
-    // Address space: a VPID tags the guest's TLB entries; without one the guest shares VPID 0 with
-    // the host and every entry and exit flushes it (Intel SDM Vol. 3C, 29.1).
-    const vpidOn = (this.proc2 & SECONDARY_EXEC_ENABLE_VPID) !== 0;
-    if (vpidOn) cpu.setAsid(this.asidFor(w[W_VIRTUAL_PROCESSOR_ID]! & 0xffff));
-    else {
-      cpu.setAsid(0);
-      cpu.tlb.flushAsid(0, false);
-    }
-    // The EPT PML4 address is in the pointer's low word (physical memory is below 4 GiB).
-    cpu.walker.ept = this.proc2 & SECONDARY_EXEC_ENABLE_EPT ? this.ept.load(w[W_EPT_POINTER]!) : null;
+    cpu.setAsid(this.guestAsid);
+    if (!(this.proc2 & SECONDARY_EXEC_ENABLE_VPID)) cpu.tlb.flushAsid(0, false);
+    cpu.walker.ept = this.guestEpt;
     // (setCpl above recomputed the access masks if the CPL changed: nothing else they depend on did.)
     // The preemption timer counts down every 2^rate TSC cycles; value 0 exits before any instruction.
     if (this.pin & PIN_BASED_VMX_PREEMPTION_TIMER) {

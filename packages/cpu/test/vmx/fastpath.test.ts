@@ -75,3 +75,31 @@ describe("the exit fastpath", () => {
     expect(second).not.toBe(first);
   });
 });
+
+// VM entry keeps the controls it cached at the previous entry of the same VMCS while no field the entry
+// checks examine was written (every control is one): a VMWRITE to a control must still take effect at the
+// next entry, and another VMCS brings its own controls.
+describe("controls cached across entries", () => {
+  const RDTSC_EXITING = 1 << 12;
+
+  it("a control written between two entries of the same VMCS takes effect at the next one", () => {
+    const { machine, symbols } = tsVm("start:\n  rdtsc\n  vmcall");
+    const vmx = machine.vmx;
+    const start = sym(symbols, "start");
+    expectOk(vmx.launch());
+    expect(machine.run({ maxInstructions: 100 })).toMatchObject({ reason: EXIT_REASON.VMCALL });
+    const proc = vmx.read(VMCS.CPU_BASED_VM_EXEC_CONTROL);
+    vmx.write(VMCS.CPU_BASED_VM_EXEC_CONTROL, (proc | RDTSC_EXITING) >>> 0);
+    vmx.write(VMCS.GUEST_RIP, start);
+    expectOk(vmx.resume());
+    expect(machine.run({ maxInstructions: 100 })).toMatchObject({ reason: EXIT_REASON.RDTSC });
+    vmx.write(VMCS.CPU_BASED_VM_EXEC_CONTROL, proc);
+    vmx.write(VMCS.GUEST_RIP, start);
+    expectOk(vmx.resume());
+    expect(machine.run({ maxInstructions: 100 })).toMatchObject({ reason: EXIT_REASON.VMCALL });
+    // Only unchecked fields written (GUEST_RIP): the cached controls serve, and they are the right ones.
+    vmx.write(VMCS.GUEST_RIP, start);
+    expectOk(vmx.resume());
+    expect(machine.run({ maxInstructions: 100 })).toMatchObject({ reason: EXIT_REASON.VMCALL });
+  });
+});
