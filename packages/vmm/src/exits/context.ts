@@ -88,8 +88,8 @@ export function noting(ctx: ExitContext): boolean {
  * right after STI would keep the wake-up interrupt blocked past the HLT.
  */
 export function skipInstruction(ctx: ExitContext): void {
-  const rip = ctx.vmx.read(0x681e);
-  ctx.vmx.write(0x681e, (rip + ctx.exit.instructionLength) >>> 0);
+  const exit = ctx.exit;
+  ctx.vmx.write(0x681e, (exit.guestRip + exit.instructionLength) >>> 0); // GUEST_RIP as the exit saved it
   const interruptibility = ctx.vmx.read(0x4824);
   if (interruptibility & 3) ctx.vmx.write(0x4824, interruptibility & ~3);
 }
