@@ -9,9 +9,9 @@ import { guestKernel } from "./vm-helpers.js";
 describe("the exit fastpath", () => {
   const kernel = guestKernel();
 
-  function runKernels(modes: PagingMode[], options: HypervisorOptions, maxInstructions = 20_000_000) {
+  function runKernels(modes: PagingMode[], options: HypervisorOptions, maxInstructions = 20_000_000, lazy = false) {
     const hv = new Hypervisor(
-      modes.map((paging, i) => ({ name: `k${i}`, memoryMiB: 4, image: kernel.bytes, paging })),
+      modes.map((paging, i) => ({ name: `k${i}`, memoryMiB: 4, image: kernel.bytes, paging, lazyMemory: lazy })),
       { sliceCycles: 100_000, ...options },
     );
     const cpu = hv.machine.cpu;
@@ -50,6 +50,15 @@ describe("the exit fastpath", () => {
     // Without an observer, most exits never left cpu.run(); with one, every exit did.
     expect(slow.runs).toBeGreaterThanOrEqual(slow.exits);
     expect(fast.runs).toBeLessThan(fast.exits / 4);
+  });
+
+  it("gives the same results with guest memory populated on EPT violations", () => {
+    const fast = runKernels(["ept"], {}, 20_000_000, true);
+    const slow = runKernels(["ept"], { onExit: () => {} }, 20_000_000, true);
+    expect(fast.vms[0]!.stop).toEqual({ kind: "debug-exit", value: 0 });
+    expect(fast.vms[0]!.exits.find(([reason]) => reason === 48)?.[1]).toBeGreaterThan(0);
+    expect(fast.vms).toEqual(slow.vms);
+    expect(fast.cycles).toBe(slow.cycles);
   });
 
   it("stops at the same instruction limit with the same state", () => {
