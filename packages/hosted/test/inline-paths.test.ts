@@ -89,6 +89,7 @@ function build(c: Case, inline: boolean): { system: HostedSystem; cpuRuns: () =>
   }));
   const system = new HostedSystem(configs, { hostLoad: c.hostLoad });
   system.kvm.fastpathEnabled = inline;
+  system.kernel.inlineLibrary = inline;
   const cpu = system.machine.cpu;
   const run = cpu.run.bind(cpu);
   let runs = 0;
@@ -159,6 +160,7 @@ describe("hosted fast paths (exit fastpath, VMM library upcall in its port write
         onExit: (r) => list.push(r),
       });
       s.kvm.fastpathEnabled = inline;
+      s.kernel.inlineLibrary = inline;
       s.run();
       return { list, outcome: outcome(s) };
     };
