@@ -220,7 +220,21 @@ export class HostKernel {
   private nextTick = 0;
   /** Cycle of the PIT's programmed interrupt (Infinity when it has fired and not been re-armed). */
   private clockDeadline = Number.POSITIVE_INFINITY;
-  private pendingUpcall: "kernel" | "library" | null = null;
+  /** The upcall that stopped the CPU ("library-done": the VMM library ran already, in the port write). */
+  private pendingUpcall: "kernel" | "library" | "library-done" | null = null;
+  /** Whether the VMM library's upcall may run inside the port write (libraryInline()); off, it always stops the CPU (tests compare). */
+  inlineLibrary = true;
+  /** The run's end test (run()'s `done`), for the KVM module's fastpath that goes on into host code. */
+  private done: () => boolean = () => false;
+  /** CPU counters at the start of the current stretch of host code on the CPU (chargeRun splits it). */
+  private runUser = 0;
+  private runHalted = 0;
+  /**
+   * How a stretch of host code that a kernel continuation's cpu.run() went on into ended (the KVM
+   * module's exit fastpath returned to the VMM inside the guest's run): the main loop takes it as the
+   * end of its own cpu.run().
+   */
+  private hostStop: StopReason | null = null;
   private readonly directMapPdes: number;
   /** A system call's EBX, ECX, EDX for its handler (reused: handlers read them, never keep the array). */
   private readonly syscallArgs: [number, number, number] = [0, 0, 0];
@@ -332,6 +346,7 @@ export class HostKernel {
       name: "vmm-library",
       portIn: () => 0,
       portOut: () => {
+        if (this.libraryInline()) return;
         this.pendingUpcall = "library";
         cpu.stopRequest = LIBRARY_UPCALL;
       },
@@ -590,12 +605,14 @@ export class HostKernel {
     }
     if (this.pausedIn !== null) this.pausedIn = null;
     else if (this.needResched) this.schedule();
+    this.done = done;
     for (;;) {
       if (done() || cpu.cycles >= this.cycleLimit) {
         this.account();
         return "done";
       }
       const proc = this.current;
+      let stop: StopReason;
       if (proc.continuation) {
         proc.continuation();
         if (this.pauseRequested) {
@@ -603,24 +620,22 @@ export class HostKernel {
           this.pausedIn = "kernel";
           return "paused";
         }
-        continue;
+        if (this.hostStop === null) continue;
+        // The continuation went on into host code (the KVM module's fastpath): its stop is this loop's.
+        stop = this.hostStop;
+        this.hostStop = null;
+      } else {
+        this.startHostRun();
+        stop = cpu.run(
+          this.cycleLimit === Number.POSITIVE_INFINITY ? NO_LIMIT : { maxCycles: this.cycleLimit - cpu.cycles },
+        );
+        this.endHostRun();
       }
-      this.enterMode(MODE.kernel);
-      const user = cpu.cyclesAtCpl3;
-      const halted = cpu.haltedCycles;
-      const stop = cpu.run(
-        this.cycleLimit === Number.POSITIVE_INFINITY ? NO_LIMIT : { maxCycles: this.cycleLimit - cpu.cycles },
-      );
-      this.chargeRun(cpu.cyclesAtCpl3 - user, cpu.haltedCycles - halted);
       if (stop.kind === "hook" && this.pendingUpcall) {
         const kind = this.pendingUpcall;
         this.pendingUpcall = null;
-        if (kind === "library") {
-          // The VMM's own code (its device models), at ring 3.
-          this.enterMode(MODE.user);
-          this.hooks.userLibrary?.(this.current);
-          this.enterMode(MODE.kernel);
-        } else this.kernelEntry();
+        if (kind === "library") this.userLibrary();
+        else if (kind === "kernel") this.kernelEntry();
         if (this.needResched) this.schedule();
         continue;
       }
@@ -632,6 +647,76 @@ export class HostKernel {
       }
       throw new Error(`host kernel panic: the CPU stopped (${JSON.stringify(stop)}) in ${this.current.name}`);
     }
+  }
+
+  /** A stretch of host code starts on the CPU: its ring-3 and halted cycles are counted from here. */
+  private startHostRun(): void {
+    this.enterMode(MODE.kernel);
+    this.runUser = this.cpu.cyclesAtCpl3;
+    this.runHalted = this.cpu.haltedCycles;
+  }
+
+  private endHostRun(): void {
+    this.chargeRun(this.cpu.cyclesAtCpl3 - this.runUser, this.cpu.haltedCycles - this.runHalted);
+  }
+
+  /**
+   * For the KVM module's exit fastpath, inside the guest's cpu.run() with the current process's
+   * continuation just ended and the CPU set up to run its host code (KVM_RUN returning to the VMM):
+   * what the main loop does from there up to its next cpu.run(). False when the loop would not run
+   * the CPU (the run is done or at its cycle limit): the continuation then returns as usual.
+   */
+  continueIntoHostCode(): boolean {
+    this.enterMode(MODE.kernel);
+    if (this.pauseRequested || this.current.continuation !== null) return false;
+    if (this.done() || this.cpu.cycles >= this.cycleLimit) return false;
+    this.startHostRun();
+    return true;
+  }
+
+  /** The cpu.run() that continueIntoHostCode() went on in stopped in host code: the main loop takes the stop. */
+  hostCodeStopped(stop: StopReason): void {
+    this.endHostRun();
+    this.hostStop = stop;
+  }
+
+  /** The VMM's own code (its device models), at ring 3. */
+  private userLibrary(): void {
+    this.enterMode(MODE.user);
+    this.hooks.userLibrary?.(this.current);
+    this.enterMode(MODE.kernel);
+  }
+
+  /**
+   * The VMM library's upcall inside the OUT to its port, without stopping the CPU: what the main loop
+   * does when the CPU stops there, at the same cycles (the OUT's own cost, which the CPU adds when the
+   * port returns, is counted first and taken back after). True when the CPU may go on as a new
+   * cpu.run() would; false (nothing done) when a CPU hook or breakpoint needs the loop to see the
+   * stop. With the library done, the CPU still stops ("library-done") if the main loop has work there:
+   * a reschedule, the end of the run, or a device event due before the next instruction.
+   */
+  private libraryInline(): boolean {
+    const cpu = this.cpu;
+    if (!this.inlineLibrary || cpu.hooks.instruction !== null || cpu.hooks.memory !== null || cpu.breakpoints.size > 0)
+      return false;
+    const outCost = this.cost.instructions.portIo;
+    cpu.cycles += outCost;
+    this.endHostRun();
+    this.userLibrary();
+    this.startHostRun();
+    if (
+      this.needResched ||
+      this.pauseRequested ||
+      this.done() ||
+      cpu.cycles >= this.cycleLimit ||
+      cpu.cycles >= cpu.nextEventCycle ||
+      cpu.cycles >= cpu.timerDeadline
+    ) {
+      this.pendingUpcall = "library-done";
+      cpu.stopRequest = LIBRARY_UPCALL;
+    }
+    cpu.cycles -= outCost;
+    return true;
   }
 
   /** The upcall from the common entry stub: the trap frame is at ESP. */

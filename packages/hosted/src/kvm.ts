@@ -273,6 +273,18 @@ export class KvmModule {
   private readonly vcpuLoops = new Map<KvmVcpu, () => void>();
   private readonly exitContexts = new Map<KvmVcpu, ReusableExitContext>();
   private exitSeq = 0;
+  /** The exit fastpath (see fastpath()): off, every exit returns from the guest's cpu.run() (tests compare). */
+  fastpathEnabled = true;
+  /** The vCPU (and its process) whose exits fastpath() handles: set only during runLoop()'s cpu.run(). */
+  private fastVcpu: KvmVcpu | null = null;
+  private fastProc: Process | null = null;
+  /** fastpath() handled an exit and did not go on: how runLoop() continues (see tryEntry), or null. */
+  private fastHandled: "again" | "leave" | null = null;
+  /** fastpath() went on into host code: the guest's cpu.run() ends with a stop of the host kernel's. */
+  private fastInHost = false;
+  /** CPU counters at the start of the current stretch in the guest (endGuestRun). */
+  private guestStartInstret = 0;
+  private guestStartCycles = 0;
 
   constructor(
     readonly kernel: HostKernel,
@@ -287,6 +299,7 @@ export class KvmModule {
         mem.write8(page + base + (msr >>> 3), mem.read8(page + base + (msr >>> 3)) & ~(1 << (msr & 7)));
     }
     this.msrBitmap = page;
+    kernel.machine.vmx.fastpath = () => this.fastpath();
   }
 
   vcpuOf(proc: Process): KvmVcpu | undefined {
@@ -559,7 +572,8 @@ export class KvmModule {
   /**
    * The vCPU loop of a KVM_RUN in progress (the process's kernel continuation): enter the guest,
    * handle exits in the kernel, re-enter; leave for user space, to block, or when the host scheduler
-   * wants the CPU (the process stays in the kernel and the loop resumes when it runs again).
+   * wants the CPU (the process stays in the kernel and the loop resumes when it runs again). With the
+   * exit fastpath armed, the guest's cpu.run() does the same inside the CPU's loop (fastpath()).
    */
   private runLoop(proc: Process, vcpu: KvmVcpu): void {
     const k = this.kernel;
@@ -571,41 +585,37 @@ export class KvmModule {
     vcpu.pausedIn = null;
     for (;;) {
       if (!inGuest) {
-        if (vcpu.stop) {
-          this.returnToUser(proc, vcpu, this.stopExitReason(vcpu.stop));
-          return;
-        }
-        if (k.needResched) {
-          k.schedule();
-          return;
-        }
-        if (cpu.cycles >= k.cycleLimit) return;
-        if (vm.stats.guestInstructions >= this.maxGuestInstructions) {
-          this.vcpuLoad(vcpu);
-          this.stopVcpu(vcpu, { kind: "limit" });
-          continue;
-        }
-        if (this.pauseBeforeEntry(vcpu)) return;
-        if (!this.enter(proc, vcpu)) continue;
+        const entry = this.tryEntry(proc, vcpu);
+        if (entry === "leave") return;
+        if (entry === "again") continue;
       }
       inGuest = false;
       // ---- the guest runs ----
-      const startInstret = cpu.instret;
-      const startCycles = cpu.cycles;
-      k.enterMode(MODE.guest);
-      const budget = this.maxGuestInstructions - vm.stats.guestInstructions;
-      const limit = k.cycleLimit - cpu.cycles;
-      // (an infinite budget or limit is no limit, as an absent one)
-      guestRun.maxInstructions = Math.max(0, budget);
-      guestRun.maxCycles = Math.max(0, limit);
+      this.startGuestRun(vm);
+      const fast = this.fastpathAllowed();
+      if (fast) {
+        this.fastProc = proc;
+        this.fastVcpu = vcpu;
+      }
       const stop = cpu.run(guestRun);
-      const retired = cpu.instret - startInstret;
-      vm.stats.guestInstructions += retired;
-      k.guestInstret += retired;
-      const exitCost = vmx.nonRoot ? 0 : k.cost.vmx.vmExit;
-      k.enterMode(MODE.kvm, cpu.cycles - exitCost);
-      vm.stats.guestCycles += cpu.cycles - startCycles - exitCost;
-      vm.stats.hypervisorCycles += exitCost;
+      this.fastVcpu = null;
+      this.fastProc = null;
+      if (fast) {
+        if (this.fastInHost) {
+          // The fastpath returned to the VMM and the CPU went on in host code: the stop is the kernel's.
+          this.fastInHost = false;
+          k.hostCodeStopped(stop);
+          return;
+        }
+        const handled = this.fastHandled;
+        if (handled !== null) {
+          // The fastpath handled the exit but did not go on: the loop goes on from where it stopped.
+          this.fastHandled = null;
+          if (handled === "leave") return;
+          continue;
+        }
+      }
+      const exitCost = this.endGuestRun(vm);
       if ((stop.kind === "hook" || stop.kind === "breakpoint") && vmx.nonRoot) {
         // A debugger's hook or breakpoint stopped the CPU inside the guest: the vCPU stays in VMX
         // non-root operation and the next run continues it at that instruction boundary.
@@ -636,6 +646,114 @@ export class KvmModule {
       if (outcome === "stop") continue;
       return; // "user" (the CPU returns to the VMM) or "block" (another process runs)
     }
+  }
+
+  /**
+   * The loop's checks before a VM entry, then the entry: "entered", "again" (check again: the VM
+   * stopped, or its entry failed) or "leave" (the loop returns: to user space, to the scheduler, at
+   * the cycle limit, or to pause).
+   */
+  private tryEntry(proc: Process, vcpu: KvmVcpu): "entered" | "again" | "leave" {
+    const k = this.kernel;
+    if (vcpu.stop) {
+      this.returnToUser(proc, vcpu, this.stopExitReason(vcpu.stop));
+      return "leave";
+    }
+    if (k.needResched) {
+      k.schedule();
+      return "leave";
+    }
+    if (k.cpu.cycles >= k.cycleLimit) return "leave";
+    if (vcpu.vm.stats.guestInstructions >= this.maxGuestInstructions) {
+      this.vcpuLoad(vcpu);
+      this.stopVcpu(vcpu, { kind: "limit" });
+      return "again";
+    }
+    if (this.pauseBeforeEntry(vcpu)) return "leave";
+    return this.enter(proc, vcpu) ? "entered" : "again";
+  }
+
+  /** A stretch in the guest starts (after the entry): its limits, and the marks endGuestRun() counts from. */
+  private startGuestRun(vm: Vm): void {
+    const k = this.kernel;
+    const cpu = k.cpu;
+    this.guestStartInstret = cpu.instret;
+    this.guestStartCycles = cpu.cycles;
+    k.enterMode(MODE.guest);
+    const budget = this.maxGuestInstructions - vm.stats.guestInstructions;
+    const limit = k.cycleLimit - cpu.cycles;
+    // (an infinite budget or limit is no limit, as an absent one)
+    guestRun.maxInstructions = Math.max(0, budget);
+    guestRun.maxCycles = Math.max(0, limit);
+  }
+
+  /** The stretch in the guest ended (a VM exit, or a stop in the guest): its instructions and cycles. Returns the exit's cost. */
+  private endGuestRun(vm: Vm): number {
+    const k = this.kernel;
+    const cpu = k.cpu;
+    const retired = cpu.instret - this.guestStartInstret;
+    vm.stats.guestInstructions += retired;
+    k.guestInstret += retired;
+    const exitCost = k.machine.vmx.nonRoot ? 0 : k.cost.vmx.vmExit;
+    k.enterMode(MODE.kvm, cpu.cycles - exitCost);
+    vm.stats.guestCycles += cpu.cycles - this.guestStartCycles - exitCost;
+    vm.stats.hypervisorCycles += exitCost;
+    return exitCost;
+  }
+
+  /**
+   * Whether the guest's cpu.run() may handle exits in fastpath(): not when someone observes each exit
+   * (records, pauses) or the CPU (a debugger's hooks and breakpoints), which need the loops to see it.
+   */
+  private fastpathAllowed(): boolean {
+    const cpu = this.kernel.cpu;
+    return (
+      this.fastpathEnabled &&
+      this.onExit === null &&
+      this.pauseOnExit === null &&
+      cpu.hooks.instruction === null &&
+      cpu.hooks.memory === null &&
+      cpu.breakpoints.size === 0
+    );
+  }
+
+  /**
+   * The exit fastpath (Vmx.fastpath), called by the guest's cpu.run() at each VM exit while armed:
+   * what runLoop() and the kernel's main loop do after that cpu.run() returns, at the same cycles, so
+   * every count and record comes out the same. An exit handled in the kernel re-enters the guest; one
+   * that goes to user space goes on into the kernel's exit path to the VMM (true: cpu.run() goes on).
+   * Otherwise (false) fastHandled tells runLoop() how to go on.
+   */
+  private fastpath(): boolean {
+    const vcpu = this.fastVcpu;
+    if (vcpu === null) return false;
+    const proc = this.fastProc!;
+    // Disarmed while it works: an exit during the entry below (delivering an injected event) ends cpu.run().
+    this.fastVcpu = null;
+    const vm = vcpu.vm;
+    const outcome = this.handleExit(proc, vcpu, this.endGuestRun(vm));
+    if (outcome === "user") {
+      // KVM_RUN returns to the VMM: the continuation ends (its return to the main loop) and the main
+      // loop runs the CPU in the VMM's code.
+      if (this.kernel.continueIntoHostCode()) {
+        this.fastInHost = true;
+        return true;
+      }
+      this.fastHandled = "leave";
+      return false;
+    }
+    if (outcome === "block") {
+      this.fastHandled = "leave";
+      return false;
+    }
+    const entry = this.tryEntry(proc, vcpu);
+    if (entry !== "entered") {
+      this.fastHandled = entry === "leave" ? "leave" : "again";
+      return false;
+    }
+    this.startGuestRun(vm);
+    this.fastVcpu = vcpu;
+    return true;
   }
 
   /** A pause the run asked for: the kernel's main loop returns "paused" when this continuation returns. */
