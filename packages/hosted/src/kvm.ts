@@ -22,7 +22,6 @@ import {
   vmxControls as C,
   decodeBytes,
   EXIT_REASON,
-  exitReasonName,
   type RegisterSnapshot,
   VMCS,
   VMCS_REVISION_ID,
@@ -30,7 +29,6 @@ import {
 } from "@vmxlab/cpu";
 import {
   decodeIoQualification,
-  describeExit,
   EptBuilder,
   EptMmu,
   EXIT_HANDLERS,
@@ -38,6 +36,7 @@ import {
   type ExitContext,
   type ExitRecord,
   emulatePortIo,
+  exitRecordHead,
   GuestMemory,
   guestInstructionText,
   guestRegisterSnapshot,
@@ -887,14 +886,7 @@ export class KvmModule {
     // The exit's record (its hops, for --trace and debuggers) only when someone listens: it costs host
     // time per exit.
     const rec: HostedExitRecord | null = (this.onExit || this.pauseOnExit) && {
-      seq,
-      vm: vm.name,
-      reason: info.reason,
-      name: exitReasonName(info.reason),
-      qualification: info.qualification,
-      detail: describeExit(info, vm),
-      info,
-      guestEip: info.guestRip,
+      ...exitRecordHead(seq, vm, info),
       instruction: "",
       handledIn: "kernel",
       handler: "",

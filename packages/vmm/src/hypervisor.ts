@@ -5,7 +5,6 @@
 import {
   type CostModel,
   EXIT_REASON,
-  exitReasonName,
   isElf,
   Machine,
   parseElf32,
@@ -26,7 +25,7 @@ import { EptBuilder } from "./memory/ept-builder.js";
 import { EptMmu } from "./memory/ept-mmu.js";
 import { GuestMemory } from "./memory/guest-memory.js";
 import { ShadowMmu } from "./memory/shadow-mmu.js";
-import { describeExit } from "./trace.js";
+import { exitRecordHead } from "./trace.js";
 import { Vm, type VmConfig, type VmStop } from "./vm.js";
 import { setupVmcs } from "./vmcs-setup.js";
 
@@ -515,14 +514,7 @@ export class Hypervisor {
     const basic = info.reason & 0xffff;
     const notes = this.exitContext.notes;
     const record: ExitRecord = {
-      seq: ++this.exitSeq,
-      vm: vm.name,
-      reason: info.reason,
-      name: exitReasonName(info.reason),
-      qualification: info.qualification,
-      detail: describeExit(info, vm),
-      info,
-      guestEip: info.guestRip,
+      ...exitRecordHead(++this.exitSeq, vm, info),
       instruction:
         info.instructionLength > 0 || basic === EXIT_REASON.EPT_VIOLATION || basic === EXIT_REASON.EXCEPTION_NMI
           ? guestInstructionText(vm, this.pagingView(vm), info.guestRip)

@@ -25,7 +25,7 @@ export { GuestMemory, GuestMemoryError } from "./memory/guest-memory.js";
 export type { Mmu, MmuVmcsSettings } from "./memory/mmu.js";
 export type { ShadowMmuHost } from "./memory/shadow-mmu.js";
 export { ShadowMmu } from "./memory/shadow-mmu.js";
-export { describeExit } from "./trace.js";
+export { describeExit, exitRecordHead } from "./trace.js";
 export type { PagingMode, VmConfig, VmState, VmStats, VmStop } from "./vm.js";
 export { Vm } from "./vm.js";
 export type { HostLayout } from "./vmcs-setup.js";

@@ -1,7 +1,7 @@
 // Exit qualifications decoded in words, for --trace and the debugger: "OUT port 0xe9 size 1 value
 // 0x41", "CR3 load 0x00123000", "EPT violation write gpa 0x00400000 not present".
 
-import { EXIT_REASON, type VmExitInfo } from "@vmxlab/cpu";
+import { EXIT_REASON, exitReasonName, type VmExitInfo } from "@vmxlab/cpu";
 import type { Vm } from "./vm.js";
 
 const hex8 = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, "0")}`;
@@ -56,4 +56,18 @@ export function describeExit(info: VmExitInfo, _vm?: Vm): string {
     default:
       return q ? `qualification ${hex(q)}` : "";
   }
+}
+
+/** What every exit record starts with, in the type-1 hypervisor's and the hosted KVM module's traces. */
+export function exitRecordHead(seq: number, vm: Vm, info: VmExitInfo) {
+  return {
+    seq,
+    vm: vm.name,
+    reason: info.reason,
+    name: exitReasonName(info.reason),
+    qualification: info.qualification,
+    detail: describeExit(info, vm),
+    info,
+    guestEip: info.guestRip,
+  };
 }
