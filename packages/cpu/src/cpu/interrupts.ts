@@ -145,24 +145,28 @@ function deliverOnce(cpu: Cpu, vector: number, errorCode: number, kind: EventKin
   const oldEsp = cpu.regs[ESP]!;
   const oldSs = cpu.segSel[SS]!;
   let sp: number;
+  const frame = FRAME;
+  let n = 0;
   if (newCpl < cpu.cpl) {
     // Inner privilege: switch to the stack the TSS gives for the new level, then push SS:ESP first.
     const stack = tssStackAddress(cpu, newCpl, ext);
     const p = cpu.supervisorPhys(stack | 0, false);
     sp = cpu.mem.read32(p);
     const ss = cpu.mem.read32(nextSystemDword(cpu, stack, p)) & 0xffff;
-    sp = push(cpu, sp, oldSs);
-    sp = push(cpu, sp, oldEsp);
-    sp = push(cpu, sp, eflags);
-    sp = push(cpu, sp, oldCs);
-    sp = push(cpu, sp, cpu.eip);
-    if (hasError) sp = push(cpu, sp, errorCode);
+    frame[n++] = oldSs;
+    frame[n++] = oldEsp;
+    frame[n++] = eflags;
+    frame[n++] = oldCs;
+    frame[n++] = cpu.eip;
+    if (hasError) frame[n++] = errorCode;
+    sp = pushFrame(cpu, sp, n);
     loadStackSegment(cpu, ss, newCpl, 10, ext);
   } else {
-    sp = push(cpu, oldEsp, eflags);
-    sp = push(cpu, sp, oldCs);
-    sp = push(cpu, sp, cpu.eip);
-    if (hasError) sp = push(cpu, sp, errorCode);
+    frame[n++] = eflags;
+    frame[n++] = oldCs;
+    frame[n++] = cpu.eip;
+    if (hasError) frame[n++] = errorCode;
+    sp = pushFrame(cpu, oldEsp, n);
   }
   loadCodeSegment(cpu, selector, desc, newCpl);
   cpu.regs[ESP] = sp;
@@ -178,5 +182,29 @@ function deliverOnce(cpu: Cpu, vector: number, errorCode: number, kind: EventKin
 function push(cpu: Cpu, sp: number, value: number): number {
   const at = (sp - 4) | 0;
   writeSystem32(cpu, at, value);
+  return at;
+}
+
+/** The dwords of the interrupt frame being pushed, in push order (one frame at a time). */
+const FRAME = new Int32Array(6);
+
+/**
+ * Pushes the first `n` dwords of FRAME below `sp`, as n push() calls would; returns the new stack
+ * pointer. When the frame lies in one page and the first push's translation was a TLB hit, every later
+ * push would hit that same entry: the hits are counted and the one translation serves them all.
+ */
+function pushFrame(cpu: Cpu, sp: number, n: number): number {
+  const first = (sp - 4) | 0;
+  const last = (sp - 4 * n) | 0;
+  const hits = cpu.tlbHits;
+  const p = cpu.supervisorPhys(first, true);
+  cpu.mem.write32(p, FRAME[0]!);
+  if (cpu.tlbHits !== hits && first >>> 12 === last >>> 12 && p < cpu.memSize) {
+    for (let k = 1; k < n; k++) cpu.mem.write32(p - 4 * k, FRAME[k]!);
+    cpu.tlbHits += n - 1;
+    return last;
+  }
+  let at = first;
+  for (let k = 1; k < n; k++) at = push(cpu, at, FRAME[k]!);
   return at;
 }

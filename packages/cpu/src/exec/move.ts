@@ -187,13 +187,15 @@ export function pusha(bits: number): Handler {
 }
 
 /** POPA/POPAD: the saved ESP is skipped. */
+/** POPA's eight values, all read before any register changes (a fault leaves them as they were). */
+const popaValues = new Int32Array(8);
+
 export function popa(bits: number): Handler {
   return (c) => {
     const size = bits / 8;
     const sp = c.regs[ESP]!;
-    const values: number[] = [];
-    for (let k = 0; k < 8; k++)
-      values.push(bits === 32 ? c.read32((sp + k * size) | 0) : c.read16((sp + k * size) | 0));
+    const values = popaValues;
+    for (let k = 0; k < 8; k++) values[k] = bits === 32 ? c.read32((sp + k * size) | 0) : c.read16((sp + k * size) | 0);
     for (let k = 0; k < 8; k++) {
       const r = 7 - k;
       if (r === ESP) continue;
