@@ -82,9 +82,8 @@ async function run(o: BenchCommandOptions): Promise<BenchResults> {
     o.stderr(`\r${line.padEnd(lastLength)}`);
     lastLength = line.length;
   };
-  // Host time first, in a process that has run nothing else yet: the modeled matrix runs every workload
-  // on every configuration, and the type feedback V8 collects there makes the code it then measures
-  // slower than in a single `vmxlab run` (by about 15% on the CPUID exit round trip).
+  // Host time first, before the modeled matrix runs every workload on every configuration: the code it
+  // times should have seen as little else as possible in this process (V8 specializes it on what ran).
   let emulator: EmulatorPerf | null = null;
   if (runEmulatorPart) {
     emulator = await measureEmulator({
