@@ -220,10 +220,7 @@ export class HostKernel {
   private nextTick = 0;
   /** Cycle of the PIT's programmed interrupt (Infinity when it has fired and not been re-armed). */
   private clockDeadline = Number.POSITIVE_INFINITY;
-  /** The upcall that stopped the CPU ("library-done": the VMM library ran already, in the port write). */
-  private pendingUpcall: "kernel" | "library" | "library-done" | null = null;
-  /** Whether the VMM library's upcall may run inside the port write (libraryInline()); off, it always stops the CPU (tests compare). */
-  inlineLibrary = true;
+  private pendingUpcall: "kernel" | "library" | null = null;
   /** The run's end test (run()'s `done`), for the KVM module's fastpath that goes on into host code. */
   private done: () => boolean = () => false;
   /** CPU counters at the start of the current stretch of host code on the CPU (chargeRun splits it). */
@@ -346,7 +343,6 @@ export class HostKernel {
       name: "vmm-library",
       portIn: () => 0,
       portOut: () => {
-        if (this.libraryInline()) return;
         this.pendingUpcall = "library";
         cpu.stopRequest = LIBRARY_UPCALL;
       },
@@ -635,7 +631,7 @@ export class HostKernel {
         const kind = this.pendingUpcall;
         this.pendingUpcall = null;
         if (kind === "library") this.userLibrary();
-        else if (kind === "kernel") this.kernelEntry();
+        else this.kernelEntry();
         if (this.needResched) this.schedule();
         continue;
       }
@@ -685,38 +681,6 @@ export class HostKernel {
     this.enterMode(MODE.user);
     this.hooks.userLibrary?.(this.current);
     this.enterMode(MODE.kernel);
-  }
-
-  /**
-   * The VMM library's upcall inside the OUT to its port, without stopping the CPU: what the main loop
-   * does when the CPU stops there, at the same cycles (the OUT's own cost, which the CPU adds when the
-   * port returns, is counted first and taken back after). True when the CPU may go on as a new
-   * cpu.run() would; false (nothing done) when a CPU hook or breakpoint needs the loop to see the
-   * stop. With the library done, the CPU still stops ("library-done") if the main loop has work there:
-   * a reschedule, the end of the run, or a device event due before the next instruction.
-   */
-  private libraryInline(): boolean {
-    const cpu = this.cpu;
-    if (!this.inlineLibrary || cpu.hooks.instruction !== null || cpu.hooks.memory !== null || cpu.breakpoints.size > 0)
-      return false;
-    const outCost = this.cost.instructions.portIo;
-    cpu.cycles += outCost;
-    this.endHostRun();
-    this.userLibrary();
-    this.startHostRun();
-    if (
-      this.needResched ||
-      this.pauseRequested ||
-      this.done() ||
-      cpu.cycles >= this.cycleLimit ||
-      cpu.cycles >= cpu.nextEventCycle ||
-      cpu.cycles >= cpu.timerDeadline
-    ) {
-      this.pendingUpcall = "library-done";
-      cpu.stopRequest = LIBRARY_UPCALL;
-    }
-    cpu.cycles -= outCost;
-    return true;
   }
 
   /** The upcall from the common entry stub: the trap frame is at ESP. */

@@ -1,7 +1,7 @@
-// The hosted fast paths change host time only: the KVM module's exit fastpath (exits handled inside
-// the guest's cpu.run(), KVM_RUN returning to the VMM in the same run) and the VMM library's upcall
-// inside its port write. Each system here runs twice, with them and with both turned off (every exit
-// and upcall returns from cpu.run() to the loops), and everything must come out the same: guest
+// The hosted fast path changes host time only: the KVM module's exit fastpath (exits handled inside
+// the guest's cpu.run(), KVM_RUN returning to the VMM in the same run). Each system here runs twice,
+// with it and with it turned off (every exit returns from cpu.run() to the loops), and everything
+// must come out the same: guest
 // results, exit counts, the host's context switches and per-process, per-mode CPU time, the host
 // jobs' progress, the cycle count.
 import { readFileSync } from "node:fs";
@@ -89,7 +89,6 @@ function build(c: Case, inline: boolean): { system: HostedSystem; cpuRuns: () =>
   }));
   const system = new HostedSystem(configs, { hostLoad: c.hostLoad });
   system.kvm.fastpathEnabled = inline;
-  system.kernel.inlineLibrary = inline;
   const cpu = system.machine.cpu;
   const run = cpu.run.bind(cpu);
   let runs = 0;
@@ -138,7 +137,7 @@ function outcome(s: HostedSystem) {
   };
 }
 
-describe("hosted fast paths (exit fastpath, VMM library upcall in its port write)", () => {
+describe("the hosted exit fastpath", () => {
   for (const c of CASES) {
     it(`${c.name}: identical with and without them, in fewer cpu.run() calls`, () => {
       const fast = build(c, true);
@@ -160,7 +159,6 @@ describe("hosted fast paths (exit fastpath, VMM library upcall in its port write
         onExit: (r) => list.push(r),
       });
       s.kvm.fastpathEnabled = inline;
-      s.kernel.inlineLibrary = inline;
       s.run();
       return { list, outcome: outcome(s) };
     };
