@@ -1,19 +1,21 @@
 // The emulator's own performance, in host time: guest MIPS of the loop kernels and the C programs on
 // the bare machine (side by side with v86, JIT and interpreter, on the same loops), VM exits per host
-// second (a CPUID loop under the type-1 hypervisor, an OUT loop under the hosted design), and host
-// memory per VM beyond its guest RAM.
+// second (a CPUID loop under the type-1 hypervisor, an OUT loop under the hosted design, each timed in a
+// fresh process: exit-rate.ts), and host memory per VM beyond its guest RAM.
 
 import { readFileSync } from "node:fs";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { assembleOrThrow, COST_MODELS, examplePath } from "@vmxlab/cpu";
+import { assembleOrThrow, examplePath } from "@vmxlab/cpu";
 import { HostedSystem } from "@vmxlab/hosted";
 import { Hypervisor, type PagingMode } from "@vmxlab/vmm";
 import { type MipsKernel, measureMips } from "../mips.js";
 import { loadRegistry } from "../registry.js";
 import { type LoopKind, loopKernel } from "../workloads/loops.js";
-import { sampleRuns } from "./sample.js";
+import { type ExitRate, exitRateCases, type ForkOptions, measureExitRateInFork } from "./exit-rate.js";
 import { loadV86, runOnV86 } from "./v86.js";
+
+export type { ExitRate } from "./exit-rate.js";
 
 export interface EngineSpeed {
   mips: number;
@@ -29,28 +31,6 @@ export interface SpeedRow {
   vmxlab: EngineSpeed;
   v86Jit: EngineSpeed | null;
   v86Interpreter: EngineSpeed | null;
-}
-
-export interface ExitRate {
-  /** "CPUID loop, type1-ept". */
-  name: string;
-  workload: string;
-  configuration: string;
-  iterations: number;
-  exits: number;
-  /**
-   * Host seconds inside the fastest run of the loop program (benchmark.js samples; machine creation
-   * excluded; the fastest, because load from elsewhere on the machine only adds time).
-   */
-  seconds: number;
-  exitsPerSecond: number;
-  /**
-   * Host µs per loop iteration beyond the empty loop (fastest runs of both): what one exit round trip
-   * costs the emulator.
-   */
-  usPerExit: number;
-  /** The same round trip in modeled cycles (for scale: real hardware takes about 1,000-1,500). */
-  modeledCyclesPerExit: number;
 }
 
 export interface MemoryRow {
@@ -79,6 +59,8 @@ export interface EmulatorPerfOptions {
   /** Skip v86 (e.g. in tests). */
   skipV86?: boolean;
   onProgress?: (label: string) => void;
+  /** How the exit-rate children are started (tests run them from the TypeScript sources). */
+  fork?: ForkOptions;
 }
 
 const C_PROGRAMS = ["crc32-O2.elf", "mix-O2.elf", "printf-O2.elf", "sieve-O2.elf", "sort-O2.elf"];
@@ -160,43 +142,10 @@ async function measureSpeed(options: EmulatorPerfOptions, perf: EmulatorPerf): P
   }
 }
 
-async function measureExitRates(options: EmulatorPerfOptions, perf: EmulatorPerf): Promise<void> {
-  const registry = await loadRegistry();
-  const quick = options.quick ?? false;
-  const cases = [
-    { workload: "cpuid", configuration: "type1-ept", name: "CPUID loop, type-1 (EPT)" },
-    { workload: "out", configuration: "hosted-ept", name: "OUT loop, hosted (EPT), user-space round trip" },
-  ];
-  const cost = COST_MODELS.recent!;
-  for (const c of cases) {
-    const workload = registry.workloads.find((w) => w.name === c.workload);
-    const config = registry.configurations.find((x) => x.name === c.configuration);
-    if (!workload || !config || !workload.baseline) continue;
+function measureExitRates(options: EmulatorPerfOptions, perf: EmulatorPerf): void {
+  for (const c of exitRateCases(options.quick ?? false)) {
     options.onProgress?.(`exits per second: ${c.name}`);
-    // Long loops, so the machine's creation and warm-up (also in the baseline, but noisy) are small
-    // beside the exits themselves.
-    const n = quick ? 2_000 : 200_000;
-    const program = workload.program(n);
-    const baseline = workload.baseline(n);
-    const first = config.run(program, { costModel: cost });
-    const base = config.run(baseline, { costModel: cost });
-    const exits = Object.values(first.exits).reduce((s, v) => s + v, 0);
-    const exitsDelta = exits - Object.values(base.exits).reduce((s, v) => s + v, 0);
-    const minTime = quick ? 0.2 : 1.5;
-    const p = sampleRuns(() => config.run(program, { costModel: cost }), minTime, 3);
-    const b = sampleRuns(() => config.run(baseline, { costModel: cost }), minTime, 3);
-    perf.exitRates.push({
-      name: c.name,
-      workload: c.workload,
-      configuration: c.configuration,
-      iterations: n,
-      exits,
-      seconds: p.fastestRunSeconds,
-      exitsPerSecond: exits / p.fastestRunSeconds,
-      // The loop's fastest run against the empty loop's: machine creation is outside both.
-      usPerExit: ((p.fastestRunSeconds - b.fastestRunSeconds) / Math.max(1, exitsDelta)) * 1e6,
-      modeledCyclesPerExit: (first.cycles - base.cycles) / Math.max(1, exitsDelta),
-    });
+    perf.exitRates.push(measureExitRateInFork(c, options.fork));
   }
 }
 
@@ -287,7 +236,7 @@ async function measureMemory(options: EmulatorPerfOptions, perf: EmulatorPerf): 
 export async function measureEmulator(options: EmulatorPerfOptions = {}): Promise<EmulatorPerf> {
   const perf: EmulatorPerf = { speed: [], v86: { available: false }, exitRates: [], memory: [], gcExposed: false };
   await measureSpeed(options, perf);
-  await measureExitRates(options, perf);
+  measureExitRates(options, perf);
   await measureMemory(options, perf);
   return perf;
 }
