@@ -82,8 +82,9 @@ async function run(o: BenchCommandOptions): Promise<BenchResults> {
     o.stderr(`\r${line.padEnd(lastLength)}`);
     lastLength = line.length;
   };
-  // Host time first, before the modeled matrix runs every workload on every configuration: the code it
-  // times should have seen as little else as possible in this process (V8 specializes it on what ran).
+  // Host time first, before the modeled matrix runs every workload on every configuration: the code the
+  // MIPS figures time should have seen as little else as possible in this process (V8 specializes it on
+  // what ran). The exit rates do not depend on it: each is timed in a fresh process of its own.
   let emulator: EmulatorPerf | null = null;
   if (runEmulatorPart) {
     emulator = await measureEmulator({

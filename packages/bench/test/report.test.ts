@@ -15,7 +15,7 @@ import {
   wantsProgress,
   writeReadmeFigures,
 } from "../src/index.js";
-import { FIGURES_END, FIGURES_START } from "../src/report/readme.js";
+import { exitRatesNote, FIGURES_END, FIGURES_START } from "../src/report/readme.js";
 import { barChart } from "../src/report/svg.js";
 
 const emulator: EmulatorPerf = {
@@ -121,6 +121,17 @@ describe("reports", () => {
     expect(text).toMatch(/after\n$/);
     expect(text).toContain(results.host.cpu);
     expect(figuresMarkdown(results)).toMatch(/\| cpuid \| 40 \| 1,040 \(26\.0x\) \| 1,040 \(26\.0x\) \|/);
+  });
+
+  it("the exit-rate note says how the rows were timed: forked, or in the bench's process in older results", () => {
+    const forked = emulator.exitRates.map((x) => ({ ...x, process: "forked" as const }));
+    expect(exitRatesNote(forked)).toBe(
+      "Each loop timed in a fresh Node process of its own, so what else the bench ran does not shape its figure.",
+    );
+    expect(exitRatesNote(emulator.exitRates)).toBe(
+      "Timed inside the bench's process (results from before the exit rates were forked).",
+    );
+    expect(figuresMarkdown(results)).toContain("### VM exits per host second\n\nTimed inside the bench's process");
   });
 
   it("progress only on a terminal outside CI", () => {

@@ -2,6 +2,7 @@
 // the two markers in packages/bench/README.md is replaced.
 
 import { readFileSync, writeFileSync } from "node:fs";
+import type { ExitRate } from "../perf/exit-rate.js";
 import { fmtCount, fmtCycles, fmtMips, fmtRate, fmtRatio } from "./format.js";
 import type { BenchResults } from "./results.js";
 import { cellOf } from "./results.js";
@@ -13,6 +14,13 @@ export const FIGURES_END = "<!-- figures:end -->";
 function mdTable(head: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
   return [line(head), line(head.map((_, i) => (i === 0 ? "---" : "---:"))), ...rows.map(line)].join("\n");
+}
+
+/** How the exit rates were timed, from their rows (results saved before the bench forked lack `process`). */
+export function exitRatesNote(rates: readonly ExitRate[]): string {
+  return rates.every((x) => x.process === "forked")
+    ? "Each loop timed in a fresh Node process of its own, so what else the bench ran does not shape its figure."
+    : "Timed inside the bench's process (results from before the exit rates were forked).";
 }
 
 export function figuresMarkdown(r: BenchResults): string {
@@ -77,6 +85,7 @@ export function figuresMarkdown(r: BenchResults): string {
       ),
     );
     out.push("### VM exits per host second");
+    out.push(exitRatesNote(e.exitRates));
     out.push(
       mdTable(
         ["loop", "exits/s", "µs per exit", "modeled cycles per exit"],
