@@ -2,54 +2,17 @@
 // one instruction at a time: every system-test case and some C programs run both ways (an instruction
 // hook forces the single-step path) and must end in the same state, to the cycle: registers, EFLAGS,
 // instruction and cycle counts, TLB misses and walks, memory and the stop reason.
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { examplePath, Machine } from "../src/index.js";
-import { frameOf, HERE, program, Run } from "./system/harness.js";
-
-function finalState(m: Machine, stop: unknown) {
-  const c = m.cpu;
-  return {
-    stop,
-    regs: c.snapshotRegisters(),
-    instret: c.instret,
-    cycles: c.cycles,
-    // TLB hits are left out: the single-step path looks each block up, the fast path follows links.
-    tlb: { misses: c.tlb.stats.misses, walkReferences: c.tlb.stats.walkReferences, flushes: c.tlb.stats.flushes },
-    console: m.consoleText(),
-  };
-}
+import { everyCaseAgreesWhen, finalState, frameOf, program, Run } from "./system/harness.js";
 
 function stepwise(m: Machine): void {
   m.cpu.hooks.instruction = () => undefined;
 }
 
-/** The cases of a system program: labels followed by START. */
-function cases(file: string): string[] {
-  const lines = readFileSync(join(HERE, file), "utf8").split("\n");
-  const out: string[] = [];
-  for (let k = 0; k + 1 < lines.length; k++) {
-    const m = /^([a-z]\w*):\s*$/.exec(lines[k]!);
-    if (m && lines[k + 1]!.trim() === "START") out.push(m[1]!);
-  }
-  return out;
-}
-
 describe("compiled blocks run exactly like single steps", () => {
-  const files = readdirSync(HERE).filter((f) => f.endsWith(".asm") && f !== "lib.inc");
-  for (const file of files) {
-    for (const entry of cases(file)) {
-      it(`${file} ${entry}`, () => {
-        const fast = new Run(program(file), entry);
-        const slow = new Run(program(file), entry, { run: false });
-        stepwise(slow.machine);
-        slow.run();
-        expect(finalState(fast.machine, fast.stop)).toEqual(finalState(slow.machine, slow.stop));
-        expect(Buffer.compare(fast.machine.memory.u8, slow.machine.memory.u8)).toBe(0);
-      });
-    }
-  }
+  everyCaseAgreesWhen(stepwise);
 
   for (const file of ["printf-O2.elf", "mix-O2.elf", "sieve-O0.elf"]) {
     it(file, () => {

@@ -177,6 +177,10 @@ export interface RunOptions {
 
 const U32 = 0x1_0000_0000;
 
+/** What the TLB must not deny for the processor's own supervisor reads and writes (supervisorPhys). */
+const SUPERVISOR_READ_DENY = TLB_NO_READ | TLB_MMIO;
+const SUPERVISOR_WRITE_DENY = TLB_CLEAN | TLB_CODE | TLB_MMIO | TLB_NO_READ | TLB_NO_WRITE_SUP;
+
 export class Cpu implements LazyFlagState {
   // ---- register file: 8 general registers + an always-zero slot for address computation ----
   readonly regBuffer = new ArrayBuffer(36);
@@ -881,7 +885,7 @@ export class Cpu implements LazyFlagState {
 
   /** Host-physical address for an implicit supervisor access (GDT, IDT, TSS, interrupt stack frames). */
   supervisorPhys(linear: number, write: boolean): number {
-    const deny = write ? TLB_CLEAN | TLB_CODE | TLB_MMIO | TLB_NO_READ | TLB_NO_WRITE_SUP : TLB_NO_READ | TLB_MMIO;
+    const deny = write ? SUPERVISOR_WRITE_DENY : SUPERVISOR_READ_DENY;
     const p = this.tlbPhys(linear, deny);
     return p >= 0 ? p : this.walker.translate(linear, write ? ACCESS_WRITE : ACCESS_READ, false);
   }
@@ -952,6 +956,34 @@ export class Cpu implements LazyFlagState {
       const stop = this.hooks.memory("write", linear >>> 0, size, value);
       if (stop) this.stopRequest = { kind: "hook", reason: stop };
     }
+  }
+
+  /**
+   * The RAM dword index of `size` bytes at an aligned `linear` when they lie in one page the fast path
+   * may access (write, or read): the dword accesses to them would each hit that TLB entry, so their
+   * hits are counted. -1 otherwise: the caller makes the accesses one by one.
+   */
+  fastDwords(linear: number, size: number, write: boolean): number {
+    return this.dwordsThrough(linear, size, write ? this.writeDeny : this.readDeny);
+  }
+
+  /**
+   * fastDwords for the processor's own supervisor accesses (descriptors, gates, the TSS, interrupt
+   * frames): the deny masks of supervisorPhys. Memory hooks do not see these accesses.
+   */
+  supervisorDwords(linear: number, size: number, write: boolean): number {
+    return this.dwordsThrough(linear, size, write ? SUPERVISOR_WRITE_DENY : SUPERVISOR_READ_DENY);
+  }
+
+  private dwordsThrough(linear: number, size: number, deny: number): number {
+    if ((linear & 3) !== 0 || (linear & 0xfff) + size > 0x1000) return -1;
+    const vpn = linear >>> 12;
+    const idx = (vpn ^ this.asidMix) & this.tlbMask;
+    if (this.tlbTag[idx] !== (vpn | this.asidTag)) return -1;
+    const info = this.tlbInfo[idx]!;
+    if ((info & deny) !== 0) return -1;
+    this.tlbHits += size >>> 2;
+    return ((info & ~0xfff) | (linear & 0xfff)) >>> 2;
   }
 
   /** Checks that a write to [linear, linear+size) would succeed, without writing (for multi-part stores). */

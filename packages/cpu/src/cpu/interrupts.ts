@@ -124,9 +124,8 @@ function deliverOnce(cpu: Cpu, vector: number, errorCode: number, kind: EventKin
   const idtError = vector * 8 + 2 + ext;
   if (vector * 8 + 7 > cpu.idtrLimit) cpu.fault(GP, idtError);
   const gate = (cpu.idtrBase + vector * 8) | 0;
-  const p = cpu.supervisorPhys(gate, false);
-  const lo = cpu.mem.read32(p);
-  const hi = cpu.mem.read32(nextSystemDword(cpu, gate, p));
+  const lo = readSystemPair(cpu, gate);
+  const hi = pairHigh;
   const type = (hi >>> 8) & 0x1f;
   const dpl = (hi >>> 13) & 3;
   // Only 32-bit interrupt (0xE) and trap (0xF) gates; task gates and 16-bit gates are not in the subset.
@@ -150,9 +149,8 @@ function deliverOnce(cpu: Cpu, vector: number, errorCode: number, kind: EventKin
   if (newCpl < cpu.cpl) {
     // Inner privilege: switch to the stack the TSS gives for the new level, then push SS:ESP first.
     const stack = tssStackAddress(cpu, newCpl, ext);
-    const p = cpu.supervisorPhys(stack | 0, false);
-    sp = cpu.mem.read32(p);
-    const ss = cpu.mem.read32(nextSystemDword(cpu, stack, p)) & 0xffff;
+    sp = readSystemPair(cpu, stack | 0);
+    const ss = pairHigh & 0xffff;
     frame[n++] = oldSs;
     frame[n++] = oldEsp;
     frame[n++] = eflags;
@@ -178,6 +176,25 @@ function deliverOnce(cpu: Cpu, vector: number, errorCode: number, kind: EventKin
   cpu.cycles += cpu.cost.instructions.interruptDelivery;
 }
 
+/** The second dword of the last readSystemPair (one pair at a time: no allocation). */
+let pairHigh = 0;
+
+/**
+ * Reads the 8-byte system entry at `linear` (a gate, a TSS stack's ESPn:SSn) with supervisor privilege:
+ * returns its first dword, the second in pairHigh. One translation serves both (nextSystemDword).
+ */
+function readSystemPair(cpu: Cpu, linear: number): number {
+  const at = cpu.supervisorDwords(linear, 8, false);
+  if (at >= 0) {
+    pairHigh = cpu.i32[at + 1]!;
+    return cpu.i32[at]!;
+  }
+  const p = cpu.supervisorPhys(linear, false);
+  const lo = cpu.mem.read32(p);
+  pairHigh = cpu.mem.read32(nextSystemDword(cpu, linear, p));
+  return lo;
+}
+
 /** Pushes one dword of an interrupt frame (a supervisor access); returns the new stack pointer. */
 function push(cpu: Cpu, sp: number, value: number): number {
   const at = (sp - 4) | 0;
@@ -190,12 +207,18 @@ const FRAME = new Int32Array(6);
 
 /**
  * Pushes the first `n` dwords of FRAME below `sp`, as n push() calls would; returns the new stack
- * pointer. When the frame lies in one page and the first push's translation was a TLB hit, every later
- * push would hit that same entry: the hits are counted and the one translation serves them all.
+ * pointer. When the frame lies in one page whose translation is in the TLB, every push would hit that
+ * entry: the hits are counted and the one lookup serves them all. Otherwise, when the first push's
+ * translation was a TLB hit (after a walk), the later pushes in its page are counted as hits likewise.
  */
 function pushFrame(cpu: Cpu, sp: number, n: number): number {
   const first = (sp - 4) | 0;
   const last = (sp - 4 * n) | 0;
+  const direct = cpu.supervisorDwords(last, 4 * n, true);
+  if (direct >= 0) {
+    for (let k = 0; k < n; k++) cpu.i32[direct + n - 1 - k] = FRAME[k]!;
+    return last;
+  }
   const hits = cpu.tlbHits;
   const p = cpu.supervisorPhys(first, true);
   cpu.mem.write32(p, FRAME[0]!);

@@ -80,8 +80,12 @@ export function readDescriptor(cpu: Cpu, selector: number, into: Descriptor, err
   const limit = ldt ? cpu.ldtrLimit : cpu.gdtrLimit;
   if ((ldt && cpu.ldtrAr & AR_UNUSABLE) || index + 7 > limit) cpu.fault(errorVector, (selector & 0xfffc) | ext);
   const address = (base + index) | 0;
-  const p = cpu.supervisorPhys(address, false);
-  decodeDescriptor(cpu.mem.read32(p), cpu.mem.read32(nextSystemDword(cpu, address, p)), into);
+  const at = cpu.supervisorDwords(address, 8, false);
+  if (at >= 0) decodeDescriptor(cpu.i32[at]!, cpu.i32[at + 1]!, into);
+  else {
+    const p = cpu.supervisorPhys(address, false);
+    decodeDescriptor(cpu.mem.read32(p), cpu.mem.read32(nextSystemDword(cpu, address, p)), into);
+  }
   return address;
 }
 

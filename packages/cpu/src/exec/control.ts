@@ -197,6 +197,21 @@ function stackWord(c: Cpu, sp: number, k: number, bits: number): number {
   return bits === 32 ? c.read32((sp + k * 4) | 0) : c.read16((sp + k * 2) | 0);
 }
 
+/** The words of the IRET frame being popped (EIP, CS, EFLAGS, then ESP and SS for an outward return). */
+const IRET_WORDS = new Int32Array(5);
+
+/** Reads words from..from+count-1 of an IRET frame into IRET_WORDS, in order (one lookup when they share a page). */
+function readIretWords(c: Cpu, sp: number, from: number, count: number, bits: number): void {
+  if (bits === 32) {
+    const at = c.fastDwords((sp + from * 4) | 0, count * 4, false);
+    if (at >= 0) {
+      for (let k = 0; k < count; k++) IRET_WORDS[from + k] = c.i32[at + k]!;
+      return;
+    }
+  }
+  for (let k = from; k < from + count; k++) IRET_WORDS[k] = stackWord(c, sp, k, bits);
+}
+
 /**
  * IRET (32-bit): return to the same privilege, or outward (pops ESP and SS too). Task returns
  * (NT = 1) are not in the subset: #GP(0). Flag restoration follows the CPL/IOPL rules.
@@ -206,9 +221,10 @@ export function iret(bits: number): Handler {
     if (c.fl & NT) c.fault(GP, 0);
     const size = bits / 8;
     const sp = c.regs[ESP]!;
-    const offset = stackWord(c, sp, 0, bits);
-    const selector = stackWord(c, sp, 1, bits) & 0xffff;
-    const flags = stackWord(c, sp, 2, bits);
+    readIretWords(c, sp, 0, 3, bits);
+    const offset = IRET_WORDS[0]!;
+    const selector = IRET_WORDS[1]! & 0xffff;
+    const flags = IRET_WORDS[2]!;
     const rpl = selector & 3;
     if (rpl < c.cpl) c.fault(GP, selector & 0xfffc);
     const desc = checkCodeTarget(c, selector, 0);
@@ -224,8 +240,9 @@ export function iret(bits: number): Handler {
       loadCodeSegment(c, selector, desc, oldCpl);
       c.regs[ESP] = (sp + 3 * size) | 0;
     } else {
-      const newEsp = stackWord(c, sp, 3, bits);
-      const newSs = stackWord(c, sp, 4, bits) & 0xffff;
+      readIretWords(c, sp, 3, 2, bits);
+      const newEsp = IRET_WORDS[3]!;
+      const newSs = IRET_WORDS[4]! & 0xffff;
       // SS is checked (and may fault) before anything of the return is committed.
       loadStackSegment(c, newSs, rpl, GP);
       loadCodeSegment(c, selector, desc, rpl);

@@ -175,6 +175,17 @@ export function pusha(bits: number): Handler {
   return (c) => {
     const size = bits / 8;
     const sp = c.regs[ESP]!;
+    if (bits === 32) {
+      // The common case, eight dwords in one page: the probe's hit and the eight stores' hits, one lookup.
+      const at = c.fastDwords((sp - 32) | 0, 32, true);
+      if (at >= 0) {
+        c.tlbHits++;
+        const m = c.i32;
+        for (let r = 0; r < 8; r++) m[at + 7 - r] = r === ESP ? sp : c.regs[r]!;
+        c.regs[ESP] = (sp - 32) | 0;
+        return;
+      }
+    }
     c.probeWrite((sp - 8 * size) | 0, 8 * size);
     for (let r = 0; r < 8; r++) {
       const addr = (sp - (r + 1) * size) | 0;
@@ -195,7 +206,11 @@ export function popa(bits: number): Handler {
     const size = bits / 8;
     const sp = c.regs[ESP]!;
     const values = popaValues;
-    for (let k = 0; k < 8; k++) values[k] = bits === 32 ? c.read32((sp + k * size) | 0) : c.read16((sp + k * size) | 0);
+    const at = bits === 32 ? c.fastDwords(sp, 32, false) : -1;
+    if (at >= 0) for (let k = 0; k < 8; k++) values[k] = c.i32[at + k]!;
+    else
+      for (let k = 0; k < 8; k++)
+        values[k] = bits === 32 ? c.read32((sp + k * size) | 0) : c.read16((sp + k * size) | 0);
     for (let k = 0; k < 8; k++) {
       const r = 7 - k;
       if (r === ESP) continue;

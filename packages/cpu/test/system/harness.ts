@@ -2,10 +2,11 @@
 // of the program) on a fresh Machine under the boot contract, and reads back the exception log and
 // other memory the programs leave behind (the layout is described in lib.inc).
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { expect, it } from "vitest";
 import { assembleOrThrow } from "../../src/asm/index.js";
 import type { RegisterSnapshot } from "../../src/cpu/cpu.js";
 import type { StopReason } from "../../src/cpu/stop.js";
@@ -184,4 +185,49 @@ export function frameOf(
 
 export function hex(n: number): string {
   return `0x${(n >>> 0).toString(16)}`;
+}
+
+/** The cases of a system program: labels followed by START. */
+export function systemCases(file: string): string[] {
+  const lines = readFileSync(join(HERE, file), "utf8").split("\n");
+  const out: string[] = [];
+  for (let k = 0; k + 1 < lines.length; k++) {
+    const m = /^([a-z]\w*):\s*$/.exec(lines[k]!);
+    if (m && lines[k + 1]!.trim() === "START") out.push(m[1]!);
+  }
+  return out;
+}
+
+/** What two runs of one program that must agree are compared on (memory apart). */
+export function finalState(m: Machine, stop: unknown) {
+  const c = m.cpu;
+  return {
+    stop,
+    regs: c.snapshotRegisters(),
+    instret: c.instret,
+    cycles: c.cycles,
+    // TLB hits are left out: the single-step path looks each block up, the fast path follows links.
+    tlb: { misses: c.tlb.stats.misses, walkReferences: c.tlb.stats.walkReferences, flushes: c.tlb.stats.flushes },
+    console: m.consoleText(),
+  };
+}
+
+/**
+ * One test per system-test case: the case runs as it is and again with `alter` applied to the fresh
+ * machine first, and both runs must end in the same state and memory.
+ */
+export function everyCaseAgreesWhen(alter: (m: Machine) => void): void {
+  const files = readdirSync(HERE).filter((f) => f.endsWith(".asm") && f !== "lib.inc");
+  for (const file of files) {
+    for (const entry of systemCases(file)) {
+      it(`${file} ${entry}`, () => {
+        const plain = new Run(program(file), entry);
+        const altered = new Run(program(file), entry, { run: false });
+        alter(altered.machine);
+        altered.run();
+        expect(finalState(plain.machine, plain.stop)).toEqual(finalState(altered.machine, altered.stop));
+        expect(Buffer.compare(plain.machine.memory.u8, altered.machine.memory.u8)).toBe(0);
+      });
+    }
+  }
 }
