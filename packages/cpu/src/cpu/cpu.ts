@@ -1210,7 +1210,8 @@ export class Cpu implements LazyFlagState {
       const insns = block.insns;
       const n = insns.length;
       if (!this.blockFits(block)) {
-        this.runBlockStepwise(instrLimit - this.instret, this.burstDeadline);
+        // Up to the next event as blockFits sees it: a timer programmed inside the burst moved it.
+        this.runBlockStepwise(instrLimit - this.instret, Math.min(this.burstDeadline, this.nextEventCycle));
         return;
       }
       const startEip = this.eip;
@@ -1311,10 +1312,24 @@ export class Cpu implements LazyFlagState {
 
   /** Whether the burst may go on to the next block: nothing needs the outer loop (a stop, HLT, an event). */
   private mayChain(): boolean {
-    if (this.stopRequest !== null || this.halted || this.interruptShadow || this.nmiPending || this.vmxPollEvents)
-      return false;
+    if (this.stopRequest !== null || this.halted || this.nmiPending || this.vmxPollEvents) return false;
     if (this.fl & IF && this.pic !== null && this.pic.hasInterrupt()) return false;
-    return (this.fl & TF) === 0; // POPF or IRET set TF: single-step from the next instruction on
+    if (this.fl & TF) return false; // POPF or IRET set TF: single-step from the next instruction on
+    return !this.interruptShadow || this.shadowHoldsNothing();
+  }
+
+  /**
+   * An STI shadow holds back interrupts only at the boundary right after STI. In root operation, with
+   * nothing pending there (mayChain checked) and no event due (the clock does not move between two
+   * instructions), it holds back nothing: it ends here and the burst goes on (`sti; sysexit`, `sti;
+   * hlt`). A MOV SS shadow (it also blocks VM entry) and any shadow in VMX non-root operation (VM exits
+   * save it, interrupt-window exiting reads it) stay, for run()'s one-instruction careful step.
+   */
+  private shadowHoldsNothing(): boolean {
+    if (this.movSsShadow || this.vmx?.nonRoot) return false;
+    if (this.cycles >= this.nextEventCycle || this.cycles >= this.timerDeadline) return false;
+    this.interruptShadow = false;
+    return true;
   }
 
   /** The block's still-valid successor link for EIP, or null. */

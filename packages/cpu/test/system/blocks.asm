@@ -5,6 +5,25 @@
 %include "lib.inc"
 %include "timer.inc"
 
+; The timer is programmed with interrupts already on, so the PIT's event moves inside a burst: the loop
+; after it must still take the first tick at the instruction where it falls due, not at a later block end.
+blocks_timer_set_in_burst:
+    START
+    SET_GATE 0x20, irq0, INT_GATE
+    mov dword [TICK_MAX], 1
+    xor ebx, ebx
+    sti
+    nop
+    mov ecx, 3
+    call timer_init
+.loop:
+    add ebx, 1
+    mov [SCRATCH + 0x200], ebx
+    cmp dword [TICKS], 1
+    jb .loop
+    cli
+    DONE
+
 ; A tight loop, one block branching to itself (compiled blocks run it inside one function), with a tick
 ; every ~50000 cycles: each tick is taken between two of its instructions, EBX counting iterations.
 blocks_timer_loop:
