@@ -2,10 +2,11 @@
 // every privilege transition is real on the emulated CPU. Processes are ring-3 programs, each with
 // its own page directory (the kernel's direct map of RAM is in every one, as global supervisor
 // pages). A process enters the kernel through the IDT (INT 0x80, the PIT's IRQ 0 through the 8259A,
-// exceptions): a ring-0 stub saves its context on the process's kernel stack and issues an OUT to the
-// upcall port, where the TypeScript kernel takes over with the trap frame at ESP. A context switch
-// saves ESP, loads the next process's ESP, CR3 (a real MOV CR3: non-global TLB entries are flushed)
-// and TSS.ESP0; the CPU then leaves the kernel through the common exit path (POPAD ... IRETD).
+// exceptions) or by SYSENTER (the VMM's system calls): a ring-0 stub saves its context on the
+// process's kernel stack and issues an OUT to the upcall port, where the TypeScript kernel takes over
+// with the trap frame at ESP. A context switch saves ESP, loads the next process's ESP, CR3 (a real
+// MOV CR3: non-global TLB entries are flushed) and TSS.ESP0; the CPU then leaves the kernel through
+// the common exit path (POPAD ... SYSEXIT for a frame from SYSENTER, IRETD for any other).
 //
 // Time is kept by the PIT programmed one-shot (mode 0) at the earliest kernel timer: the scheduler
 // tick or a sleeping process's wake-up (a blocked vCPU's virtual timer, a disk request). Scheduling
@@ -30,6 +31,7 @@ import { MODE, type ModeIndex, type ProcessTime, processTime } from "./cpu-time.
 import {
   DIRECT_MAP_LIMIT,
   ERRNO,
+  FAST_SYSCALL_VECTOR,
   FIRST_FREE_PAGE,
   FRAME,
   GDT_BASE,
@@ -44,6 +46,7 @@ import {
   SYSCALL_VECTOR,
   TIMER_VECTOR,
   TSS_BASE,
+  TSS_ESP0,
   TSS_IOMAP_OFFSET,
   TSS_LIMIT,
   TSS_SEL,
@@ -198,9 +201,10 @@ export class HostKernel {
   readonly stats: KernelStats = { contextSwitches: 0, timerInterrupts: 0, syscalls: 0, idleCycles: 0 };
   readonly tickCycles: number;
   readonly ioLatencyCycles: number;
-  /** Address of `ret_to_user` and `vmx_vmexit` in the kernel image. */
+  /** Address of `ret_to_user`, `vmx_vmexit` and `sysenter_entry` in the kernel image. */
   readonly retToUser: number;
   readonly vmxExitPath: number;
+  readonly sysenterEntry: number;
   readonly kernelImage: Assembled;
   /** Instructions retired in VMX non-root operation (the KVM module adds them), to keep them out of process counts. */
   guestInstret = 0;
@@ -261,6 +265,7 @@ export class HostKernel {
     this.kernelImage = assembleKernel();
     this.retToUser = this.kernelSymbol("ret_to_user");
     this.vmxExitPath = this.kernelSymbol("vmx_vmexit");
+    this.sysenterEntry = this.kernelSymbol("sysenter_entry");
     this.boot();
     this.idle = this.createIdle();
     this.current = this.idle;
@@ -280,14 +285,14 @@ export class HostKernel {
     const mem = this.machine.memory;
     const cpu = this.cpu;
     mem.writeBytes(KERNEL_CODE, this.kernelImage.bytes);
-    // GDT: null, kernel code/data, TSS, user code/data (flat 4 GiB segments).
+    // GDT: null, kernel code/data, user code/data (flat 4 GiB segments, in SYSENTER/SYSEXIT's order), TSS.
     const gdt: [number, number][] = [
       [0, 0],
       [0x0000ffff, 0x00cf9a00],
       [0x0000ffff, 0x00cf9200],
-      [0, 0],
       [0x0000ffff, 0x00cffa00],
       [0x0000ffff, 0x00cff200],
+      [0, 0],
     ];
     gdt.forEach(([lo, hi], k) => {
       mem.write32(GDT_BASE + 8 * k, lo);
@@ -311,6 +316,10 @@ export class HostKernel {
     cpu.idtrBase = IDT_BASE;
     cpu.idtrLimit = 256 * 8 - 1;
     this.loadTr();
+    // SYSENTER: into sysenter_entry on the kernel stack TSS.ESP0 points to (found through IA32_SYSENTER_ESP).
+    cpu.writeMsr(registers.MSR_IA32_SYSENTER_CS, KCODE, 0);
+    cpu.writeMsr(registers.MSR_IA32_SYSENTER_ESP, TSS_ESP0, 0);
+    cpu.writeMsr(registers.MSR_IA32_SYSENTER_EIP, this.sysenterEntry, 0);
     // Paging: the boot page directory (the idle task's) maps RAM; CR4.PSE/PGE, CR0.PG.
     const pd = this.newPageDirectory();
     cpu.cr4 = CR4_PSE | CR4_PGE;
@@ -690,8 +699,8 @@ export class HostKernel {
     proc.kernelEsp = cpu.regs[ESP]! >>> 0;
     const vector = this.frameRead(proc, FRAME.VECTOR);
     const fromUser = (this.frameRead(proc, FRAME.CS) & 3) === 3;
-    if (vector === SYSCALL_VECTOR && fromUser) {
-      this.syscall(proc);
+    if ((vector === FAST_SYSCALL_VECTOR || vector === SYSCALL_VECTOR) && fromUser) {
+      this.syscall(proc, vector === FAST_SYSCALL_VECTOR);
     } else if (vector >= IRQ_BASE && vector < IRQ_BASE + 16) {
       this.interrupt(vector);
     } else if (vector < 32 && fromUser) {
@@ -842,7 +851,7 @@ export class HostKernel {
     prev.offCpuSince = cpu.cycles;
     prev.wokeAt = cpu.cycles;
     // The kernel stack for the next entry from ring 3, and the I/O bitmap (ioperm of VMM processes).
-    mem.write32(TSS_BASE + 4, next.kstackTop);
+    mem.write32(TSS_ESP0, next.kstackTop);
     const bitmapByte = TSS_BASE + TSS_IOMAP_OFFSET + (VMM_LIB_PORT >>> 3);
     const bits = 0xf << (VMM_LIB_PORT & 7);
     mem.write8(bitmapByte, next.kind === "vmm" ? mem.read8(bitmapByte) & ~bits : mem.read8(bitmapByte) | bits);
@@ -905,14 +914,15 @@ export class HostKernel {
 
   // ======================= system calls =======================
 
-  private syscall(proc: Process): void {
+  /** A system call by INT 0x80 (arguments in EBX, ECX, EDX) or SYSENTER (EBX, ESI, EDI: layout.ts). */
+  private syscall(proc: Process, fast: boolean): void {
     const cpu = this.cpu;
     this.stats.syscalls++;
     const nr = this.frameRead(proc, FRAME.EAX);
     const args = this.syscallArgs;
     args[0] = this.frameRead(proc, FRAME.EBX);
-    args[1] = this.frameRead(proc, FRAME.ECX);
-    args[2] = this.frameRead(proc, FRAME.EDX);
+    args[1] = this.frameRead(proc, fast ? FRAME.ESI : FRAME.ECX);
+    args[2] = this.frameRead(proc, fast ? FRAME.EDI : FRAME.EDX);
     let result: SyscallResult | undefined;
     switch (nr) {
       case SYS.EXIT:

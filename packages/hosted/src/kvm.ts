@@ -63,6 +63,8 @@ import {
   ERRNO,
   GDT_BASE,
   IDT_BASE,
+  KCODE,
+  KDATA,
   KVM_EXIT,
   KVM_EXIT_IO_IN,
   KVM_EXIT_IO_OUT,
@@ -72,6 +74,8 @@ import {
   REGION,
   SYS,
   TSS_BASE,
+  TSS_ESP0,
+  TSS_SEL,
 } from "./layout.js";
 
 const ESP = 4;
@@ -425,6 +429,13 @@ export class KvmModule {
     w(VMCS.HOST_GDTR_BASE, GDT_BASE);
     w(VMCS.HOST_IDTR_BASE, IDT_BASE);
     w(VMCS.HOST_TR_BASE, TSS_BASE);
+    w(VMCS.HOST_CS_SELECTOR, KCODE);
+    for (const f of [VMCS.HOST_SS_SELECTOR, VMCS.HOST_DS_SELECTOR, VMCS.HOST_ES_SELECTOR]) w(f, KDATA);
+    w(VMCS.HOST_TR_SELECTOR, TSS_SEL);
+    // A VM exit loads IA32_SYSENTER_* from these: the VMM's next SYSENTER needs the host's values.
+    w(VMCS.HOST_IA32_SYSENTER_CS, KCODE);
+    w(VMCS.HOST_IA32_SYSENTER_ESP, TSS_ESP0);
+    w(VMCS.HOST_IA32_SYSENTER_EIP, k.sysenterEntry);
     w(VMCS.HOST_RIP, k.vmxExitPath);
     const fd = proc.nextFd++;
     proc.fds.set(fd, vcpu);
@@ -854,7 +865,8 @@ export class KvmModule {
   /**
    * Back to the VMM: KVM_RUN returns 0 with the exit in kvm_run. TR is reloaded (the exit left its
    * limit at 0x67), the system call returns (kernelToUser), and the CPU leaves the kernel through
-   * the exit path from HOST_RIP: POPAD ... IRETD restore the VMM's user context from its trap frame.
+   * the exit path from HOST_RIP: POPAD ... SYSEXIT (IRETD after an INT 0x80) restore the VMM's user
+   * context from its trap frame.
    */
   private returnToUser(proc: Process, vcpu: KvmVcpu, exitReason: number): void {
     const k = this.kernel;

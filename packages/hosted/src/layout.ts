@@ -14,12 +14,16 @@ export const KERNEL_CODE = 0x10000;
 export const FIRST_FREE_PAGE = 0x100000;
 
 // ---- segment selectors (GDT entries 1-5) ----
+// In the order SYSENTER and SYSEXIT need (Linux's __KERNEL_CS, __KERNEL_DS, __USER_CS, __USER_DS):
+// SYSENTER loads CS = IA32_SYSENTER_CS and SS = +8; SYSEXIT loads CS = +16 and SS = +24, with RPL 3.
 export const KCODE = 0x08;
 export const KDATA = 0x10;
-export const TSS_SEL = 0x18;
-export const UCODE = 0x23;
-export const UDATA = 0x2b;
+export const UCODE = 0x1b;
+export const UDATA = 0x23;
+export const TSS_SEL = 0x28;
 
+/** TSS.ESP0, the kernel stack of the process on the CPU: IA32_SYSENTER_ESP points here (see sysenter_entry). */
+export const TSS_ESP0 = TSS_BASE + 4;
 /** 104-byte TSS + a 32-byte I/O permission bitmap for ports 0-0xFF + the 0xFF terminator byte. */
 export const TSS_IOMAP_OFFSET = 0x68;
 export const TSS_LIMIT = TSS_IOMAP_OFFSET + 32;
@@ -56,6 +60,12 @@ export const VMM_LIB_PORT = 0xe4;
 export const IRQ_BASE = 0x20;
 export const TIMER_VECTOR = IRQ_BASE;
 export const SYSCALL_VECTOR = 0x80;
+/**
+ * The vector slot of a trap frame that sysenter_entry built (a system call by SYSENTER): no IDT
+ * vector (those are 0-0xFF), so the kernel and ret_to_user tell the two entries apart. Such a frame
+ * returns by SYSEXIT, any other by IRETD.
+ */
+export const FAST_SYSCALL_VECTOR = 0x100;
 /** Exceptions that push an error code. */
 export const ERROR_CODE_VECTORS: ReadonlySet<number> = new Set([8, 10, 11, 12, 13, 14, 17]);
 
@@ -84,7 +94,12 @@ export const FRAME = {
 export const USER_FRAME_SIZE = 68;
 export const KERNEL_FRAME_SIZE = 60;
 
-// ---- system calls: INT 0x80, EAX = number, EBX/ECX/EDX = arguments, result in EAX ----
+// ---- system calls, result in EAX ----
+// INT 0x80: EAX = number, EBX, ECX, EDX = arguments; every other register is preserved.
+// SYSENTER (the fast path, as through Linux's vDSO): EAX = number, ECX = the user ESP and EDX = the
+// EIP to return to, so the second and third arguments move to ESI and EDI (EBX stays the first).
+// The return is by SYSEXIT, which takes ESP and EIP from ECX and EDX: both come back clobbered
+// (Linux's vDSO saves them on the user stack; the VMM keeps no value in them across a call).
 
 export const SYS = {
   EXIT: 1,

@@ -2,10 +2,19 @@
 // processes run (the user-space VMM loop, a CPU-bound job, an I/O-bound job). All of it is assembled
 // with the project's assembler and executed by the emulated CPU; only what runs at the marked OUT
 // instructions is TypeScript.
+//
+// System calls enter the kernel two ways, as on 32-bit Linux: INT 0x80 through the IDT (the host jobs),
+// and SYSENTER (the VMM process, as glibc does through the vDSO's __kernel_vsyscall on Intel CPUs).
+// The SYSENTER ABI (layout.ts): EAX = number, EBX, ESI, EDI = arguments, ECX = the caller's ESP, EDX =
+// the EIP to return to; ECX and EDX come back clobbered. Both entries build the same trap frame (only
+// its vector slot differs: FAST_SYSCALL_VECTOR), and the common exit returns from a SYSENTER frame by
+// SYSEXIT and from any other by IRETD (Linux's "opportunistic SYSEXIT").
 
 import { assembleOrThrow } from "@vmxlab/cpu";
 import {
   ERROR_CODE_VECTORS,
+  FAST_SYSCALL_VECTOR,
+  FRAME,
   GUEST_RAM_ADDR,
   IRQ_BASE,
   KDATA,
@@ -17,6 +26,8 @@ import {
   REGION,
   SYS,
   SYSCALL_VECTOR,
+  UCODE,
+  UDATA,
   USER_BASE,
   VMM_LIB,
   VMM_LIB_PORT,
@@ -34,40 +45,71 @@ export const STUB_VECTORS: readonly number[] = [
   SYSCALL_VECTOR,
 ];
 
+const hex = (n: number) => `0x${n.toString(16)}`;
+const EFLAGS_IF = 0x200;
+
 /**
  * The kernel's ring-0 code. Each vector's stub pushes a dummy error code when the CPU pushes none,
  * then the vector, and joins `common`, which saves the interrupted context (DS, ES, PUSHAD) on the
- * kernel stack and hands over to the TypeScript kernel with an OUT to the upcall port. Every process
- * that is not running sits on its own kernel stack at `ret_to_user` with such a frame: a context
- * switch is a change of ESP (plus CR3 and TSS.ESP0), as in any kernel; the IRET at the end returns
- * to ring 3 (or to the idle loop).
+ * kernel stack and hands over to the TypeScript kernel with an OUT to the upcall port. SYSENTER lands
+ * at `sysenter_entry`, which pushes what INT 0x80 would have pushed and joins `common` too. Every
+ * process that is not running sits on its own kernel stack at `ret_to_user` with such a frame: a
+ * context switch is a change of ESP (plus CR3 and TSS.ESP0), as in any kernel; the SYSEXIT or IRETD at
+ * the end returns to ring 3 (or, IRETD, to the idle loop).
  */
 export function kernelSource(): string {
-  const lines = ["bits 32", `org 0x${KERNEL_CODE.toString(16)}`, "", "; ---- one stub per vector ----"];
+  const lines = ["bits 32", `org ${hex(KERNEL_CODE)}`, "", "; ---- one stub per vector ----"];
   for (const v of STUB_VECTORS) {
     lines.push(`vec_${v}:`);
     if (!ERROR_CODE_VECTORS.has(v)) lines.push("    push 0");
-    lines.push(`    push 0x${v.toString(16)}`, "    jmp common");
+    lines.push(`    push ${hex(v)}`, "    jmp common");
   }
   lines.push(
+    "",
+    "; ---- IA32_SYSENTER_EIP: CS = KCODE, SS = KDATA, IF clear, ESP = IA32_SYSENTER_ESP = &TSS.ESP0 ----",
+    "sysenter_entry:",
+    "    mov esp, [esp]              ; the process's kernel stack, as Linux's entry_SYSENTER_32",
+    "    ; the frame INT 0x80 pushes: user SS and ESP, EFLAGS, user CS and EIP, error code, vector",
+    `    push ${hex(UDATA)}`,
+    "    push ecx",
+    "    pushfd",
+    `    or dword [esp], ${hex(EFLAGS_IF)}       ; SYSENTER cleared IF; the caller had it set`,
+    `    push ${hex(UCODE)}`,
+    "    push edx",
+    "    push 0",
+    `    push ${hex(FAST_SYSCALL_VECTOR)}`,
+    "    ; (on into common)",
     "",
     "; ---- the common entry: save the context, enter the kernel's logic ----",
     "common:",
     "    push ds",
     "    push es",
     "    pushad",
-    `    mov ax, 0x${KDATA.toString(16)}`,
+    `    mov ax, ${hex(KDATA)}`,
     "    mov ds, ax",
     "    mov es, ax",
-    `    out 0x${KERNEL_UPCALL_PORT.toString(16)}, al    ; the TypeScript kernel runs here (trap frame at ESP)`,
+    `    out ${hex(KERNEL_UPCALL_PORT)}, al    ; the TypeScript kernel runs here (trap frame at ESP)`,
     "",
     "; ---- the common exit: every process resumes here, on its own kernel stack ----",
     "ret_to_user:",
     "    popad",
     "    pop es",
     "    pop ds",
+    `    cmp dword [esp], ${hex(FAST_SYSCALL_VECTOR)}`,
+    "    je sysexit_to_user",
     "    add esp, 8                  ; vector and error code",
     "    iretd",
+    "; A frame from SYSENTER returns by SYSEXIT (ESP from ECX, EIP from EDX). EFLAGS is restored with IF",
+    "; clear and STI sets it: its one-instruction interrupt shadow covers SYSEXIT, so the next interrupt",
+    "; is taken in ring 3, as after IRETD, never on a kernel stack whose frame is half popped.",
+    "sysexit_to_user:",
+    `    mov edx, [esp + ${FRAME.EIP - FRAME.VECTOR}]`,
+    `    mov ecx, [esp + ${FRAME.USER_ESP - FRAME.VECTOR}]`,
+    `    add esp, ${FRAME.EFLAGS - FRAME.VECTOR}                 ; to EFLAGS`,
+    `    and dword [esp], ${hex(~EFLAGS_IF >>> 0)}`,
+    "    popfd",
+    "    sti",
+    "    sysexit",
     "",
     "; ---- HOST_RIP: where every VM exit lands (the KVM module's exit path), with ESP = HOST_RSP =",
     ";      the trap frame of the VMM process's KVM_RUN call. Returning to user space continues here. ----",
@@ -93,60 +135,66 @@ export function assembleKernel(): Assembled {
   return kernelImage;
 }
 
-const userHeader = (name: string) => [`; ${name}`, "bits 32", `org 0x${USER_BASE.toString(16)}`, ""];
+const userHeader = (name: string) => [`; ${name}`, "bits 32", `org ${hex(USER_BASE)}`, ""];
+
+/**
+ * A system call by SYSENTER (EAX, EBX, ESI, EDI set by the caller): ECX = ESP, EDX = `back`, the
+ * label after it, where SYSEXIT returns (ECX and EDX are clobbered).
+ */
+const fastSyscall = (back: string) => ["    mov ecx, esp", `    mov edx, ${back}`, "    sysenter", `${back}:`];
 
 /**
  * The user-space VMM (kvmtool/QEMU-like), one process per VM: mmap the guest's RAM, create the VM,
  * register the memory, create the vCPU, load the image (library code), set the registers, then
  * loop: KVM_RUN, dispatch on kvm_run.exit_reason to the device models (library code), run again.
- * A device-model failure ends in UD2, as abort() would: the kernel kills the process.
+ * Every system call is a SYSENTER (fastSyscall), as glibc's through the vDSO. A device-model failure
+ * ends in UD2, as abort() would: the kernel kills the process.
  */
 export function vmmSource(guestRamBytes: number): string {
-  const sys = (n: number) => `0x${n.toString(16)}`;
   return `${[
     ...userHeader("vmm: the user-space VMM loop"),
     "start:",
-    `    mov eax, ${sys(SYS.MMAP)}`,
-    `    mov ebx, 0x${GUEST_RAM_ADDR.toString(16)}`,
-    `    mov ecx, ${guestRamBytes}`,
-    "    int 0x80",
+    `    mov eax, ${hex(SYS.MMAP)}`,
+    `    mov ebx, ${hex(GUEST_RAM_ADDR)}`,
+    `    mov esi, ${guestRamBytes}`,
+    ...fastSyscall("mmap_done"),
     "    test eax, eax",
     "    jnz fail",
-    `    mov eax, ${sys(SYS.KVM_CREATE_VM)}`,
-    "    int 0x80",
+    `    mov eax, ${hex(SYS.KVM_CREATE_VM)}`,
+    ...fastSyscall("create_vm_done"),
     "    test eax, eax",
     "    js fail",
     "    mov [vmfd], eax",
-    `    mov eax, ${sys(SYS.KVM_SET_USER_MEMORY_REGION)}`,
+    `    mov eax, ${hex(SYS.KVM_SET_USER_MEMORY_REGION)}`,
     "    mov ebx, [vmfd]",
-    "    mov ecx, region",
-    "    int 0x80",
+    "    mov esi, region",
+    ...fastSyscall("set_memory_done"),
     "    test eax, eax",
     "    jnz fail",
-    `    mov eax, ${sys(SYS.KVM_CREATE_VCPU)}`,
+    `    mov eax, ${hex(SYS.KVM_CREATE_VCPU)}`,
     "    mov ebx, [vmfd]",
-    "    int 0x80",
+    ...fastSyscall("create_vcpu_done"),
     "    test eax, eax",
     "    js fail",
     "    mov [vcpufd], eax",
     `    mov eax, ${VMM_LIB.LOAD_IMAGE}`,
     "    mov ebx, regs",
-    `    out 0x${VMM_LIB_PORT.toString(16)}, eax    ; library: load the guest image`,
+    `    out ${hex(VMM_LIB_PORT)}, eax    ; library: load the guest image`,
     "    test eax, eax",
     "    jnz fail",
-    `    mov eax, ${sys(SYS.KVM_SET_REGS)}`,
+    `    mov eax, ${hex(SYS.KVM_SET_REGS)}`,
     "    mov ebx, [vcpufd]",
-    "    mov ecx, regs",
-    "    int 0x80",
+    "    mov esi, regs",
+    ...fastSyscall("set_regs_done"),
     "    test eax, eax",
     "    jnz fail",
     "run:",
-    `    mov eax, ${sys(SYS.KVM_RUN)}`,
+    `    mov eax, ${hex(SYS.KVM_RUN)}`,
     "    mov ebx, [vcpufd]",
-    "    int 0x80",
+    ...fastSyscall("run_done"),
     "    test eax, eax",
     "    jnz fail",
-    `    mov eax, [0x${(KVM_RUN_ADDR + KVM_RUN.EXIT_REASON).toString(16)}]    ; kvm_run.exit_reason`,
+    `    mov eax, [${hex(KVM_RUN_ADDR + KVM_RUN.EXIT_REASON)}]    ; kvm_run.exit_reason`,
     `    cmp eax, ${KVM_EXIT.IO}`,
     "    je .io",
     `    cmp eax, ${KVM_EXIT.MMIO}`,
@@ -154,7 +202,7 @@ export function vmmSource(guestRamBytes: number): string {
     `    cmp eax, ${KVM_EXIT.HYPERCALL}`,
     "    je .hypercall",
     `    mov eax, ${VMM_LIB.VM_STOPPED}`,
-    `    out 0x${VMM_LIB_PORT.toString(16)}, eax    ; library: the VM stopped`,
+    `    out ${hex(VMM_LIB_PORT)}, eax    ; library: the VM stopped`,
     "    jmp exit",
     ".io:",
     `    mov eax, ${VMM_LIB.IO}`,
@@ -165,7 +213,7 @@ export function vmmSource(guestRamBytes: number): string {
     ".hypercall:",
     `    mov eax, ${VMM_LIB.HYPERCALL}`,
     ".device:",
-    `    out 0x${VMM_LIB_PORT.toString(16)}, eax    ; library: the device models`,
+    `    out ${hex(VMM_LIB_PORT)}, eax    ; library: the device models`,
     "    test eax, eax",
     "    jz run",
     "    js abort",
@@ -178,14 +226,14 @@ export function vmmSource(guestRamBytes: number): string {
     "exit:",
     "    xor ebx, ebx",
     "exit_with:",
-    `    mov eax, ${sys(SYS.EXIT)}`,
-    "    int 0x80",
+    `    mov eax, ${hex(SYS.EXIT)}`,
+    ...fastSyscall("exit_done"),
     "    jmp exit_with",
     "",
     "align 4",
     "vmfd: dd 0",
     "vcpufd: dd 0",
-    `region: dd 0, 0, 0, ${guestRamBytes}, 0x${GUEST_RAM_ADDR.toString(16)}    ; slot, flags, gpa, size, hva`,
+    `region: dd 0, 0, 0, ${guestRamBytes}, ${hex(GUEST_RAM_ADDR)}    ; slot, flags, gpa, size, hva`,
     "regs: times 10 dd 0",
   ].join("\n")}\n`;
 }
@@ -234,7 +282,7 @@ export function ioBoundSource(burstIterations = 500): string {
     "    add esi, eax",
     "    dec ecx",
     "    jnz .compute",
-    `    mov eax, 0x${SYS.IO_WAIT.toString(16)}`,
+    `    mov eax, ${hex(SYS.IO_WAIT)}`,
     "    int 0x80",
     "    inc dword [progress]",
     "    jmp .request",
