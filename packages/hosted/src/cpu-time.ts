@@ -6,7 +6,7 @@
 //           exits and entries (the hardware transitions both ways, as KVM's own exit path and
 //           perf kvm's "vmexit" time count them), the in-kernel exit handlers, event injection.
 //   kernel  the rest of the host kernel at ring 0: the entry and exit paths of every system call and
-//           interrupt (INT 0x80, the stubs, IRETD, the VM-exit path from HOST_RIP back to user space),
+//           interrupt (INT 0x80 or SYSENTER, the stubs, the VM-exit path from HOST_RIP back to user space),
 //           system-call dispatch, the timer interrupt and scheduler tick (also when a VM exit brought
 //           it), context switches, the idle loop's instructions.
 //   user    ring 3: the process's own instructions and, for a VMM process, its device models.
@@ -15,8 +15,9 @@
 // The ring-3 and halted parts of a stretch the CPU ran on its own come from the CPU's counters
 // (cyclesAtCpl3, haltedCycles), the rest of it is the kernel's; the TypeScript parts of the kernel
 // and of the module switch the mode as they are entered and left. The CPU counts an instruction at
-// the privilege level it completes at: INT 0x80 and interrupt delivery are kernel time, the IRETD
-// that returns to ring 3 is user time (as Linux's context tracking counts the return to user space).
+// the privilege level it completes at: INT 0x80, SYSENTER and interrupt delivery are kernel time, the
+// IRETD or SYSEXIT that returns to ring 3 is user time (as Linux's context tracking counts the return
+// to user space).
 // The modes of all processes sum to the machine's cycles, and a process's modes to its runtime.
 
 export type TimeMode = "guest" | "kvm" | "kernel" | "user" | "idle";

@@ -97,12 +97,12 @@ describe("an OUT to COM1 goes to user space and back", () => {
       expect(names(x)).toEqual(["exit", "kernel", "to-user", "device-model", "syscall", "entry"]);
       expect(hop(x, "exit")).toBe(cost.vmx.vmExit);
       expect(hop(x, "kernel")).toBe(cost.hypervisor.dispatch + cost.hypervisor.portIo);
-      // Return from the system call plus the real IRET path and the VMM's loop up to its device-model call.
-      expect(hop(x, "to-user")).toBeGreaterThan(cost.hosted.kernelToUser);
+      // Return from the system call plus the real SYSEXIT path and the VMM's loop up to its device-model call.
+      expect(hop(x, "to-user")).toBeGreaterThan(cost.hosted.kernelToUser + cost.instructions.fastSystemCall);
       expect(hop(x, "to-user")).toBeLessThan(cost.hosted.kernelToUser + 400);
       expect(hop(x, "device-model")).toBe(cost.hosted.userspaceDeviceDispatch);
-      // The VMM's INT 0x80 (a real IDT delivery and entry stub) plus the module's entry work.
-      expect(hop(x, "syscall")).toBeGreaterThan(cost.hosted.userToKernel + cost.instructions.interruptDelivery);
+      // The VMM's SYSENTER (and the entry stub that builds its trap frame) plus the module's entry work.
+      expect(hop(x, "syscall")).toBeGreaterThan(cost.hosted.userToKernel + cost.instructions.fastSystemCall);
       expect(hop(x, "syscall")).toBeLessThan(cost.hosted.userToKernel + 500);
       expect(hop(x, "entry")).toBe(cost.vmx.vmEntry);
       expect(x.latency).toBe(sum(x));
