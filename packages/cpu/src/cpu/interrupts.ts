@@ -24,7 +24,8 @@ import {
   checkCodeTarget,
   loadCodeSegment,
   loadStackSegment,
-  nextSystemDword,
+  pairHigh,
+  readSystemPair,
   tssStackAddress,
   writeSystem32,
 } from "./segments.js";
@@ -176,25 +177,6 @@ function deliverOnce(cpu: Cpu, vector: number, errorCode: number, kind: EventKin
   cpu.cycles += cpu.cost.instructions.interruptDelivery;
 }
 
-/** The second dword of the last readSystemPair (one pair at a time: no allocation). */
-let pairHigh = 0;
-
-/**
- * Reads the 8-byte system entry at `linear` (a gate, a TSS stack's ESPn:SSn) with supervisor privilege:
- * returns its first dword, the second in pairHigh. One translation serves both (nextSystemDword).
- */
-function readSystemPair(cpu: Cpu, linear: number): number {
-  const at = cpu.supervisorDwords(linear, 8, false);
-  if (at >= 0) {
-    pairHigh = cpu.i32[at + 1]!;
-    return cpu.i32[at]!;
-  }
-  const p = cpu.supervisorPhys(linear, false);
-  const lo = cpu.mem.read32(p);
-  pairHigh = cpu.mem.read32(nextSystemDword(cpu, linear, p));
-  return lo;
-}
-
 /** Pushes one dword of an interrupt frame (a supervisor access); returns the new stack pointer. */
 function push(cpu: Cpu, sp: number, value: number): number {
   const at = (sp - 4) | 0;
@@ -208,26 +190,16 @@ const FRAME = new Int32Array(6);
 /**
  * Pushes the first `n` dwords of FRAME below `sp`, as n push() calls would; returns the new stack
  * pointer. When the frame lies in one page whose translation is in the TLB, every push would hit that
- * entry: the hits are counted and the one lookup serves them all. Otherwise, when the first push's
- * translation was a TLB hit (after a walk), the later pushes in its page are counted as hits likewise.
+ * entry: the hits are counted and the one lookup serves them all.
  */
 function pushFrame(cpu: Cpu, sp: number, n: number): number {
-  const first = (sp - 4) | 0;
   const last = (sp - 4 * n) | 0;
   const direct = cpu.supervisorDwords(last, 4 * n, true);
   if (direct >= 0) {
     for (let k = 0; k < n; k++) cpu.i32[direct + n - 1 - k] = FRAME[k]!;
     return last;
   }
-  const hits = cpu.tlbHits;
-  const p = cpu.supervisorPhys(first, true);
-  cpu.mem.write32(p, FRAME[0]!);
-  if (cpu.tlbHits !== hits && first >>> 12 === last >>> 12 && p < cpu.memSize) {
-    for (let k = 1; k < n; k++) cpu.mem.write32(p - 4 * k, FRAME[k]!);
-    cpu.tlbHits += n - 1;
-    return last;
-  }
-  let at = first;
-  for (let k = 1; k < n; k++) at = push(cpu, at, FRAME[k]!);
+  let at = sp;
+  for (let k = 0; k < n; k++) at = push(cpu, at, FRAME[k]!);
   return at;
 }

@@ -65,6 +65,26 @@ export function nextSystemDword(cpu: Cpu, linear: number, phys: number): number 
   return cpu.supervisorPhys((linear + 4) | 0, false);
 }
 
+/** The second dword of the last readSystemPair (one pair at a time: no allocation). */
+export let pairHigh = 0;
+
+/**
+ * Reads the 8-byte system entry at `linear` (a descriptor, a gate, a TSS stack's ESPn:SSn) with
+ * supervisor privilege: returns its first dword, the second in pairHigh. One TLB lookup serves both
+ * when the entry is in the TLB, else one translation (nextSystemDword).
+ */
+export function readSystemPair(cpu: Cpu, linear: number): number {
+  const at = cpu.supervisorDwords(linear, 8, false);
+  if (at >= 0) {
+    pairHigh = cpu.i32[at + 1]!;
+    return cpu.i32[at]!;
+  }
+  const p = cpu.supervisorPhys(linear, false);
+  const lo = cpu.mem.read32(p);
+  pairHigh = cpu.mem.read32(nextSystemDword(cpu, linear, p));
+  return lo;
+}
+
 export function writeSystem32(cpu: Cpu, linear: number, value: number): void {
   cpu.mem.write32(cpu.supervisorPhys(linear | 0, true), value);
 }
@@ -80,12 +100,7 @@ export function readDescriptor(cpu: Cpu, selector: number, into: Descriptor, err
   const limit = ldt ? cpu.ldtrLimit : cpu.gdtrLimit;
   if ((ldt && cpu.ldtrAr & AR_UNUSABLE) || index + 7 > limit) cpu.fault(errorVector, (selector & 0xfffc) | ext);
   const address = (base + index) | 0;
-  const at = cpu.supervisorDwords(address, 8, false);
-  if (at >= 0) decodeDescriptor(cpu.i32[at]!, cpu.i32[at + 1]!, into);
-  else {
-    const p = cpu.supervisorPhys(address, false);
-    decodeDescriptor(cpu.mem.read32(p), cpu.mem.read32(nextSystemDword(cpu, address, p)), into);
-  }
+  decodeDescriptor(readSystemPair(cpu, address), pairHigh, into);
   return address;
 }
 
