@@ -5,6 +5,16 @@
 %include "lib.inc"
 %include "timer.inc"
 
+; EBX counts the iterations of a tight loop (one block branching to itself: compiled blocks run it
+; inside one function) until %1 timer ticks were taken; its first instruction is the label .loop.
+%macro TICK_LOOP 1
+.loop:
+    add ebx, 1
+    mov [SCRATCH + 0x200], ebx
+    cmp dword [TICKS], %1
+    jb .loop
+%endmacro
+
 ; The timer is programmed with interrupts already on, so the PIT's event moves inside a burst: the loop
 ; after it must still take the first tick at the instruction where it falls due, not at a later block end.
 blocks_timer_set_in_burst:
@@ -16,16 +26,11 @@ blocks_timer_set_in_burst:
     nop
     mov ecx, 3
     call timer_init
-.loop:
-    add ebx, 1
-    mov [SCRATCH + 0x200], ebx
-    cmp dword [TICKS], 1
-    jb .loop
+    TICK_LOOP 1
     cli
     DONE
 
-; A tight loop, one block branching to itself (compiled blocks run it inside one function), with a tick
-; every ~50000 cycles: each tick is taken between two of its instructions, EBX counting iterations.
+; The tight loop with a tick every ~50000 cycles: each tick is taken between two of its instructions.
 blocks_timer_loop:
     START
     SET_GATE 0x20, irq0, INT_GATE
@@ -34,10 +39,6 @@ blocks_timer_loop:
     call timer_init
     xor ebx, ebx
     sti
-.loop:
-    add ebx, 1
-    mov [SCRATCH + 0x200], ebx
-    cmp dword [TICKS], 8
-    jb .loop
+    TICK_LOOP 8
     cli
     DONE
