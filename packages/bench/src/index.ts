@@ -14,6 +14,8 @@ export type { EmulatorPerf, EmulatorPerfOptions, MemoryRow, SpeedRow } from "./p
 export { measureEmulator } from "./perf/emulator.js";
 export type { ExitRate, ExitRateCase, ForkOptions } from "./perf/exit-rate.js";
 export { exitRateCases, measureExitRate, measureExitRateInFork } from "./perf/exit-rate.js";
+export type { TargetCheck } from "./perf/targets.js";
+export { checkTargets, metText } from "./perf/targets.js";
 export type { Registry } from "./registry.js";
 export { loadConfigurations, loadRegistry, loadWorkloads, moduleFiles } from "./registry.js";
 export { htmlReport } from "./report/html.js";

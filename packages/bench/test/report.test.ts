@@ -7,9 +7,11 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { BenchResults, EmulatorPerf } from "../src/index.js";
 import {
   bundle,
+  checkTargets,
   figuresMarkdown,
   formatReport,
   htmlReport,
+  metText,
   resultsJson,
   runMatrix,
   wantsProgress,
@@ -132,6 +134,35 @@ describe("reports", () => {
       "Timed inside the bench's process (results from before the exit rates were forked).",
     );
     expect(figuresMarkdown(results)).toContain("### VM exits per host second\n\nTimed inside the bench's process");
+  });
+
+  it("the targets: met, not met, or not measured (never counted as met), in every report", () => {
+    const checks = checkTargets(emulator);
+    expect(checks.map((t) => [t.figure, t.target, t.measured, metText(t)])).toEqual([
+      ["Guest MIPS, register loop (bare machine)", "at least 150 MIPS", "100 MIPS", "not met"],
+      ["Guest MIPS, load/store loop with paging on (bare machine)", "at least 100 MIPS", "not measured", "-"],
+      ["CPUID exit round trip, type-1 (EPT): host time per exit", "at most 0.30 µs", "9.50 µs", "not met"],
+      ["CPUID loop, type-1 (EPT): VM exits per host second", "at least 3.3M", "101.0k", "not met"],
+      ["OUT round trip through user space, hosted (EPT): host time per exit", "at most 1.00 µs", "not measured", "-"],
+      ["OUT loop, hosted (EPT): VM exits per host second", "at least 1.0M", "not measured", "-"],
+      ["Host memory per VM beyond its guest RAM (largest configuration)", "at most 2 MiB", "0.30 MiB", "met"],
+    ]);
+    const fast = {
+      ...emulator,
+      exitRates: [{ ...emulator.exitRates[0]!, usPerExit: 0.3, exitsPerSecond: 3.3e6 }],
+    };
+    expect(
+      checkTargets(fast)
+        .filter((t) => t.figure.startsWith("CPUID"))
+        .map(metText),
+    ).toEqual(["met", "met"]);
+    expect(figuresMarkdown(results)).toContain(
+      "| CPUID exit round trip, type-1 (EPT): host time per exit | at most 0.30 µs | 9.50 µs | not met |",
+    );
+    expect(formatReport(results)).toMatch(
+      /Host memory per VM beyond its guest RAM \(largest configuration\)\s+at most 2 MiB\s+0\.30 MiB\s+met/,
+    );
+    expect(htmlReport(results)).toContain('<td class="err">not met</td>');
   });
 
   it("progress only on a terminal outside CI", () => {

@@ -2,6 +2,7 @@
 // Charts for the first cost-model profile: overhead by workload and configuration, VM exits by reason
 // (stacked), and the modeled-time breakdown (stacked); then the numbers of every profile as tables.
 
+import { checkTargets, metText } from "../perf/targets.js";
 import type { CellResult, MatrixResults } from "../runner.js";
 import { TIME_CATEGORIES, type TimeBreakdown } from "../types.js";
 import { fmtCount, fmtCycles, fmtMips, fmtRate, fmtRatio, fmtSeconds } from "./format.js";
@@ -232,6 +233,12 @@ function emulatorSection(r: BenchResults): string {
         `<tr><th>${escapeXml(x.configuration)}</th><td>${x.guestMiB} MiB</td><td>${x.hostMiBPerVm.toFixed(2)} MiB</td><td>${x.overheadMiBPerVm.toFixed(2)} MiB</td><td>${x.tableKiBPerVm} KiB</td></tr>`,
     )
     .join("\n");
+  const targetRows = checkTargets(e)
+    .map(
+      (t) =>
+        `<tr><th>${escapeXml(t.figure)}</th><td>${escapeXml(t.target)}</td><td>${escapeXml(t.measured)}</td><td${t.met === false ? ' class="err"' : ""}>${metText(t)}</td></tr>`,
+    )
+    .join("\n");
   return `<h2>Emulator performance</h2>
 <p>${v86}. Ratios are vmxlab's MIPS divided by v86's.</p>
 ${chart}
@@ -241,7 +248,9 @@ ${chart}
 <table class="grid"><thead><tr><th>loop</th><th>exits/s</th><th>µs per exit</th><th>modeled cycles per exit</th></tr></thead><tbody>${exitRows}</tbody></table>
 <h3>Host memory per VM</h3>
 <p>JS heap and array buffers per additional VM (slope between 1 and ${e.memory[0]?.vms ?? 0} VMs${e.gcExposed ? "" : "; garbage collection could not be forced, so the figures are noisy"}), and the hypervisor's own pages for one VM in the emulated machine.</p>
-<table class="grid"><thead><tr><th>configuration</th><th>guest RAM</th><th>host per VM</th><th>beyond guest RAM</th><th>hypervisor tables</th></tr></thead><tbody>${memRows}</tbody></table>`;
+<table class="grid"><thead><tr><th>configuration</th><th>guest RAM</th><th>host per VM</th><th>beyond guest RAM</th><th>hypervisor tables</th></tr></thead><tbody>${memRows}</tbody></table>
+<h3>Against the targets</h3>
+<table class="grid"><thead><tr><th>figure</th><th>target</th><th>measured</th><th></th></tr></thead><tbody>${targetRows}</tbody></table>`;
 }
 
 const CSS = `body{font:14px/1.45 system-ui,sans-serif;margin:24px;max-width:1400px;color:#222}

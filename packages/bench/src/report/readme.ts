@@ -3,6 +3,7 @@
 
 import { readFileSync, writeFileSync } from "node:fs";
 import type { ExitRate } from "../perf/exit-rate.js";
+import { checkTargets, metText } from "../perf/targets.js";
 import { fmtCount, fmtCycles, fmtMips, fmtRate, fmtRatio } from "./format.js";
 import type { BenchResults } from "./results.js";
 import { cellOf } from "./results.js";
@@ -108,6 +109,13 @@ export function figuresMarkdown(r: BenchResults): string {
           `${x.overheadMiBPerVm.toFixed(2)} MiB`,
           `${fmtCount(x.tableKiBPerVm)} KiB`,
         ]),
+      ),
+    );
+    out.push("### Against the targets");
+    out.push(
+      mdTable(
+        ["figure", "target", "measured", ""],
+        checkTargets(e).map((t) => [t.figure, t.target, t.measured, metText(t)]),
       ),
     );
   }

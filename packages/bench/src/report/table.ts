@@ -1,6 +1,7 @@
 // The terminal report: plain text tables (no colors, so it reads the same in a log), columns split into
 // blocks that fit the width.
 
+import { checkTargets, metText } from "../perf/targets.js";
 import type { CellResult, MatrixResults } from "../runner.js";
 import { fmtCount, fmtCycles, fmtMips, fmtRate, fmtRatio, fmtSeconds, shortReason } from "./format.js";
 import type { BenchResults } from "./results.js";
@@ -223,6 +224,19 @@ function emulatorTables(r: BenchResults): string[] {
       ),
     );
   }
+  const targets = checkTargets(e);
+  out.push(
+    grid(
+      "Against the targets",
+      "figure",
+      targets.map((t) => t.figure),
+      ["target", "measured", ""],
+      (row, col) => {
+        const t = targets[row]!;
+        return [t.target, t.measured, metText(t)][col]!;
+      },
+    ),
+  );
   return out;
 }
 
