@@ -94,14 +94,19 @@ export function writeSystem32(cpu: Cpu, linear: number, value: number): void {
  * #GP(selector | ext) past the table limit.
  */
 export function readDescriptor(cpu: Cpu, selector: number, into: Descriptor, errorVector = GP, ext = 0): number {
+  const address = descriptorAddress(cpu, selector, errorVector, ext);
+  decodeDescriptor(readSystemPair(cpu, address), pairHigh, into);
+  return address;
+}
+
+/** The linear address of the descriptor for `selector` in the GDT or LDT; #GP(selector | ext) past the table limit. */
+function descriptorAddress(cpu: Cpu, selector: number, errorVector: number, ext: number): number {
   const index = selector & 0xfff8;
   const ldt = (selector & 4) !== 0;
   const base = ldt ? cpu.ldtrBase : cpu.gdtrBase;
   const limit = ldt ? cpu.ldtrLimit : cpu.gdtrLimit;
   if ((ldt && cpu.ldtrAr & AR_UNUSABLE) || index + 7 > limit) cpu.fault(errorVector, (selector & 0xfffc) | ext);
-  const address = (base + index) | 0;
-  decodeDescriptor(readSystemPair(cpu, address), pairHigh, into);
-  return address;
+  return (base + index) | 0;
 }
 
 // One descriptor per kind of load: a caller may hold a code target across a stack load (IRET, event
@@ -116,17 +121,26 @@ function markAccessed(cpu: Cpu, address: number, desc: Descriptor): void {
 }
 
 function setCache(cpu: Cpu, seg: number, selector: number, desc: Descriptor | null): void {
+  if (desc) {
+    setCacheFrom(cpu, seg, selector, desc.lo, desc.hi | 0x100); // accessed
+    return;
+  }
   cpu.bankWrites++;
   cpu.segSel[seg] = selector;
-  if (desc) {
-    cpu.segBase[seg] = desc.base;
-    cpu.segLimit[seg] = desc.limit;
-    cpu.segAr[seg] = desc.ar | 1; // accessed
-  } else {
-    cpu.segBase[seg] = 0;
-    cpu.segLimit[seg] = 0;
-    cpu.segAr[seg] = AR_UNUSABLE;
-  }
+  cpu.segBase[seg] = 0;
+  cpu.segLimit[seg] = 0;
+  cpu.segAr[seg] = AR_UNUSABLE;
+}
+
+/** Loads a segment cache from a descriptor's two dwords (base, limit and access rights as decodeDescriptor gives them). */
+function setCacheFrom(cpu: Cpu, seg: number, selector: number, lo: number, hi: number): void {
+  let limit = (lo & 0xffff) | (hi & 0xf0000);
+  if (hi & (1 << 23)) limit = ((limit << 12) | 0xfff) >>> 0;
+  cpu.bankWrites++;
+  cpu.segSel[seg] = selector;
+  cpu.segBase[seg] = ((lo >>> 16) | ((hi & 0xff) << 16) | (hi & 0xff000000)) >>> 0;
+  cpu.segLimit[seg] = limit;
+  cpu.segAr[seg] = (hi >>> 8) & 0xf0ff;
 }
 
 /** MOV Sreg / POP Sreg: protected-mode checks (Intel SDM Vol. 2, MOV) and the cache load. */
@@ -138,8 +152,18 @@ export function loadDataSegment(cpu: Cpu, seg: number, selector: number): void {
     setCache(cpu, seg, selector, null);
     return;
   }
-  const desc = dataDesc;
-  const address = readDescriptor(cpu, selector, desc);
+  const address = descriptorAddress(cpu, selector, GP, 0);
+  const lo = readSystemPair(cpu, address);
+  const hi = pairHigh;
+  // The common case, as kernels load DS and ES on every entry and exit: a present, already-accessed data
+  // segment (always readable) the CPL and RPL may use passes every check below and writes no accessed
+  // bit: its cache is loaded from the two dwords as they are.
+  const dpl = (hi >>> 13) & 3;
+  if (seg !== SS && (hi & 0x9900) === 0x9100 && dpl >= cpu.cpl && dpl >= rpl) {
+    setCacheFrom(cpu, seg, selector, lo, hi);
+    return;
+  }
+  const desc = decodeDescriptor(lo, hi, dataDesc);
   const sel = selector & 0xfffc;
   const isCode = (desc.type & 8) !== 0;
   const readable = !isCode || (desc.type & 2) !== 0;

@@ -196,6 +196,25 @@ gp_selectors:
     mov ds, ax
     DONE
 
+; Data segment loads that succeed: the first load of a descriptor sets its accessed bit in the GDT,
+; a second load finds it set; readable code may be loaded into a data segment register. Loads the
+; hidden caches (base, limit, access rights) that the test reads.
+data_segment_loads:
+    START
+    mov ax, SMALL_DATA
+    mov es, ax
+    mov ebx, [gdt + SMALL_DATA + 4]     ; accessed now
+    mov ax, SMALL_DATA
+    mov fs, ax
+    mov ax, RX_CODE3
+    mov gs, ax
+    mov ecx, [gdt + RX_CODE3 + 4]
+    push SMALL_DATA
+    pop ds
+    mov ax, KDATA
+    mov ds, ax
+    DONE
+
 ; #DF: #GP whose gate is not present -> #NP (contributory) -> #DF with error code 0.
 df_gp_np:
     START

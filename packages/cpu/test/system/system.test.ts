@@ -164,6 +164,21 @@ describe("exceptions", () => {
     );
   });
 
+  it("data segment loads: the accessed bit set on first use, the hidden caches from the descriptor", () => {
+    const r = exceptions("data_segment_loads");
+    expect(r.stop).toEqual({ kind: "halt" });
+    expect(r.log()).toEqual([]);
+    expect(hex(r.regs.ebx)).toBe(hex(0x00409312));
+    expect(hex(r.regs.ecx)).toBe(hex(0x00cffb00));
+    const cpu = r.machine.cpu;
+    const cache = (seg: number) => [cpu.segSel[seg], cpu.segBase[seg], cpu.segLimit[seg], cpu.segAr[seg]].map(hex);
+    // ES loaded the descriptor while its accessed bit was clear, FS after: the same cache.
+    expect(cache(0)).toEqual([0x50, 0x123000, 0xfff, 0x4093].map(hex));
+    expect(cache(4)).toEqual(cache(0));
+    expect(cache(5)).toEqual([0x58, 0, 0xffffffff, 0xc0fb].map(hex));
+    expect(cache(3)).toEqual([KDATA, 0, 0xffffffff, 0xc093].map(hex));
+  });
+
   it("#DF: a #GP whose gate is not present double-faults with error code 0", () => {
     const r = exceptions("df_gp_np");
     expect(r.stop).toEqual({ kind: "halt" });
