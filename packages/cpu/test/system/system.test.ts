@@ -171,7 +171,7 @@ describe("exceptions", () => {
     expect(hex(r.regs.ebx)).toBe(hex(0x00409312));
     expect(hex(r.regs.ecx)).toBe(hex(0x00cffb00));
     const cpu = r.machine.cpu;
-    const cache = (seg: number) => [cpu.segSel[seg], cpu.segBase[seg], cpu.segLimit[seg], cpu.segAr[seg]].map(hex);
+    const cache = (seg: number) => [cpu.segSel[seg]!, cpu.segBase[seg]!, cpu.segLimit[seg]!, cpu.segAr[seg]!].map(hex);
     // ES loaded the descriptor while its accessed bit was clear, FS after: the same cache.
     expect(cache(0)).toEqual([0x50, 0x123000, 0xfff, 0x4093].map(hex));
     expect(cache(4)).toEqual(cache(0));
