@@ -180,6 +180,8 @@ export interface KernelHooks {
   syscall?: (proc: Process, nr: number, args: [number, number, number]) => SyscallResult | undefined;
   /** OUT to the VMM library port from a VMM process (its user-space code, in TypeScript). */
   userLibrary?: (proc: Process) => void;
+  /** Whether the VMM library may run inside its OUT (no debugger or trace needs the CPU to stop there). */
+  libraryInline?: () => boolean;
   /** A process ended (exit or killed); called before its memory is freed. */
   processExit?: (proc: Process) => void;
   /** The process is about to lose the CPU / has just got it (the KVM module's vcpu_put/vcpu_load, traces). */
@@ -224,7 +226,7 @@ export class HostKernel {
   private nextTick = 0;
   /** Cycle of the PIT's programmed interrupt (Infinity when it has fired and not been re-armed). */
   private clockDeadline = Number.POSITIVE_INFINITY;
-  private pendingUpcall: "kernel" | "library" | null = null;
+  private pendingUpcall: "kernel" | "library" | "done" | null = null;
   /** The run's end test (run()'s `done`), for the KVM module's fastpath that goes on into host code. */
   private done: () => boolean = () => false;
   /** CPU counters at the start of the current stretch of host code on the CPU (chargeRun splits it). */
@@ -352,7 +354,14 @@ export class HostKernel {
       name: "vmm-library",
       portIn: () => 0,
       portOut: () => {
-        this.pendingUpcall = "library";
+        if (this.hooks.libraryInline?.() === true) {
+          // The library runs here, inside the VMM's OUT, at the cycles it would run at after it (at CPL 3:
+          // the host run's split counts them as user time). The CPU goes on in the VMM unless the
+          // kernel's loop has something to do first.
+          this.hooks.userLibrary?.(this.current);
+          if (!this.needResched && !this.pauseRequested && !this.done() && cpu.cycles < this.cycleLimit) return;
+          this.pendingUpcall = "done";
+        } else this.pendingUpcall = "library";
         cpu.stopRequest = LIBRARY_UPCALL;
       },
     };
@@ -640,7 +649,7 @@ export class HostKernel {
         const kind = this.pendingUpcall;
         this.pendingUpcall = null;
         if (kind === "library") this.userLibrary();
-        else this.kernelEntry();
+        else if (kind === "kernel") this.kernelEntry();
         if (this.needResched) this.schedule();
         continue;
       }

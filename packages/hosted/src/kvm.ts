@@ -715,7 +715,7 @@ export class KvmModule {
    * Whether the guest's cpu.run() may handle exits in fastpath(): not when someone observes each exit
    * (records, pauses) or the CPU (a debugger's hooks and breakpoints), which need the loops to see it.
    */
-  private fastpathAllowed(): boolean {
+  fastpathAllowed(): boolean {
     const cpu = this.kernel.cpu;
     return (
       this.fastpathEnabled &&

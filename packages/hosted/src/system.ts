@@ -198,6 +198,7 @@ export class HostedSystem {
       const vm = this.byProcess.get(proc);
       if (vm) vm.user.call();
     };
+    k.hooks.libraryInline = () => this.kvm.fastpathAllowed();
     k.hooks.switchIn = (proc) => this.kvm.switchedIn(proc);
     k.hooks.processExit = (proc) => this.processExit(proc);
     vmConfigs.forEach((config, i) => {

@@ -1,5 +1,6 @@
-// The hosted fast path changes host time only: the KVM module's exit fastpath (exits handled inside
-// the guest's cpu.run(), KVM_RUN returning to the VMM in the same run). Each system here runs twice,
+// The hosted fast paths change host time only: the KVM module's exit fastpath (exits handled inside
+// the guest's cpu.run(), KVM_RUN returning to the VMM in the same run) and the VMM library run inside
+// the VMM's OUT (the CPU does not stop for it). Each system here runs twice,
 // with it and with it turned off (every exit returns from cpu.run() to the loops), and everything
 // must come out the same: guest
 // results, exit counts, the host's context switches and per-process, per-mode CPU time, the host
@@ -150,6 +151,19 @@ describe("the hosted exit fastpath", () => {
       expect(fast.cpuRuns()).toBeLessThan(slow.cpuRuns());
     }, 120_000);
   }
+
+  it("an OUT's round trip through the VMM takes one cpu.run(): only KVM_RUN's upcall stops the CPU", () => {
+    const c = CASES[0]!;
+    const fast = build(c, true);
+    const slow = build(c, false);
+    runAll(c, fast.system);
+    runAll(c, slow.system);
+    // 400 round trips (plus the VMM's start-up and exit): the library runs inside the VMM's OUT, the
+    // exit goes back to the VMM inside the guest's run; without the fast paths each is a run of its own.
+    expect(fast.cpuRuns()).toBeGreaterThanOrEqual(400);
+    expect(fast.cpuRuns()).toBeLessThan(420);
+    expect(slow.cpuRuns()).toBeGreaterThanOrEqual(3 * 400);
+  });
 
   it("turns itself off for exit records: the same records with and without", () => {
     const records = (inline: boolean) => {
