@@ -355,11 +355,16 @@ export class HostKernel {
       portIn: () => 0,
       portOut: () => {
         if (this.hooks.libraryInline?.() === true) {
-          // The library runs here, inside the VMM's OUT, at the cycles it would run at after it (at CPL 3:
-          // the host run's split counts them as user time). The CPU goes on in the VMM unless the
-          // kernel's loop has something to do first.
+          // The library runs here, inside the VMM's OUT, at the cycles it would run at after it: the OUT's
+          // own cost (the CPU adds it when the port returns) is counted first and taken back after. At
+          // CPL 3, the host run's split counts its cycles as user time, as userLibrary() does. The CPU
+          // goes on in the VMM unless the kernel's loop has something to do first.
+          const outCost = this.cost.instructions.portIo;
+          cpu.cycles += outCost;
           this.hooks.userLibrary?.(this.current);
-          if (!this.needResched && !this.pauseRequested && !this.done() && cpu.cycles < this.cycleLimit) return;
+          const goOn = !this.needResched && !this.pauseRequested && !this.done() && cpu.cycles < this.cycleLimit;
+          cpu.cycles -= outCost;
+          if (goOn) return;
           this.pendingUpcall = "done";
         } else this.pendingUpcall = "library";
         cpu.stopRequest = LIBRARY_UPCALL;
