@@ -13,7 +13,7 @@ export { measureMips, mipsKernels, runKernel } from "./mips.js";
 export type { EmulatorPerf, EmulatorPerfOptions, MemoryRow, SpeedRow } from "./perf/emulator.js";
 export { measureEmulator } from "./perf/emulator.js";
 export type { ExitRate, ExitRateCase, ForkOptions } from "./perf/exit-rate.js";
-export { exitRateCases, measureExitRate, measureExitRateInFork } from "./perf/exit-rate.js";
+export { exitRateCases, measureExitRate, measureExitRateInFork, measureExitRateInForks } from "./perf/exit-rate.js";
 export type { TargetCheck } from "./perf/targets.js";
 export { checkTargets, metText } from "./perf/targets.js";
 export type { Registry } from "./registry.js";

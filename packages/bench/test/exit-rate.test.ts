@@ -1,6 +1,11 @@
 import { COST_MODELS } from "@vmxlab/cpu";
 import { describe, expect, it } from "vitest";
-import { exitRateCases, type ForkOptions, measureExitRateInFork } from "../src/perf/exit-rate.js";
+import {
+  exitRateCases,
+  type ForkOptions,
+  measureExitRateInFork,
+  measureExitRateInForks,
+} from "../src/perf/exit-rate.js";
 import { loadRegistry } from "../src/registry.js";
 
 // The child runs from the TypeScript sources, as the tests do: a fresh `node` process with hooks that
@@ -18,6 +23,17 @@ describe("exit rates, each in a forked process", () => {
       ["out", "hosted-ept", 2_000, "recent"],
     ]);
     expect(exitRateCases(false).map((c) => c.iterations)).toEqual([200_000, 200_000]);
+    expect(exitRateCases(false).map((c) => c.forks)).toEqual([5, 5]);
+    expect(exitRateCases(true).map((c) => c.forks)).toEqual([1, 1]);
+  });
+
+  it("several processes, one after another: the fastest one's row, every process's figure beside it", () => {
+    const c = { ...exitRateCases(true)[0]!, iterations: 50, minTime: 0.01, forks: 2 };
+    const row = measureExitRateInForks(c, FROM_SOURCES);
+    expect(row.forks).toBe(2);
+    expect(row.usPerExitByFork).toHaveLength(2);
+    expect(row.usPerExit).toBe(Math.min(...row.usPerExitByFork!));
+    expect(row).toMatchObject({ workload: "cpuid", configuration: "type1-ept", iterations: 50, process: "forked" });
   });
 
   it("a child measures one case and returns its row: exits and modeled cycles as computed in-process", async () => {

@@ -12,7 +12,7 @@ import { Hypervisor, type PagingMode } from "@vmxlab/vmm";
 import { type MipsKernel, measureMips } from "../mips.js";
 import { loadRegistry } from "../registry.js";
 import { type LoopKind, loopKernel } from "../workloads/loops.js";
-import { type ExitRate, exitRateCases, type ForkOptions, measureExitRateInFork } from "./exit-rate.js";
+import { type ExitRate, exitRateCases, type ForkOptions, measureExitRateInForks } from "./exit-rate.js";
 import { loadV86, runOnV86 } from "./v86.js";
 
 export type { ExitRate } from "./exit-rate.js";
@@ -145,7 +145,7 @@ async function measureSpeed(options: EmulatorPerfOptions, perf: EmulatorPerf): P
 function measureExitRates(options: EmulatorPerfOptions, perf: EmulatorPerf): void {
   for (const c of exitRateCases(options.quick ?? false)) {
     options.onProgress?.(`exits per second: ${c.name}`);
-    perf.exitRates.push(measureExitRateInFork(c, options.fork));
+    perf.exitRates.push(measureExitRateInForks(c, options.fork));
   }
 }
 

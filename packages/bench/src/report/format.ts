@@ -1,5 +1,7 @@
 // Number formatting shared by the terminal table, the HTML report and the README section.
 
+import type { ExitRate } from "../perf/exit-rate.js";
+
 /** Cycles: whole numbers with separators from 1,000 (one decimal below when fractional), then k and M. */
 export function fmtCycles(n: number): string {
   const a = Math.abs(n);
@@ -64,4 +66,9 @@ export const SHORT_REASON: Readonly<Record<string, string>> = {
 
 export function shortReason(name: string): string {
   return SHORT_REASON[name] ?? name;
+}
+
+/** Each process's µs per exit, in the order they ran ("-" for rows saved before the bench forked several). */
+export function forkSpread(x: ExitRate): string {
+  return x.usPerExitByFork ? x.usPerExitByFork.map((us) => us.toFixed(2)).join(", ") : "-";
 }

@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import type { ExitRate } from "../perf/exit-rate.js";
 import { checkTargets, metText } from "../perf/targets.js";
-import { fmtCount, fmtCycles, fmtMips, fmtRate, fmtRatio } from "./format.js";
+import { fmtCount, fmtCycles, fmtMips, fmtRate, fmtRatio, forkSpread } from "./format.js";
 import type { BenchResults } from "./results.js";
 import { cellOf } from "./results.js";
 import { exitsText } from "./table.js";
@@ -19,9 +19,13 @@ function mdTable(head: string[], rows: string[][]): string {
 
 /** How the exit rates were timed, from their rows (results saved before the bench forked lack `process`). */
 export function exitRatesNote(rates: readonly ExitRate[]): string {
-  return rates.every((x) => x.process === "forked")
-    ? "Each loop timed in a fresh Node process of its own, so what else the bench ran does not shape its figure."
-    : "Timed inside the bench's process (results from before the exit rates were forked).";
+  if (!rates.every((x) => x.process === "forked")) {
+    return "Timed inside the bench's process (results from before the exit rates were forked).";
+  }
+  const forks = Math.max(...rates.map((x) => x.forks ?? 1));
+  return forks > 1
+    ? `Each loop timed in ${forks} fresh Node processes, one after another, so what else the bench ran does not shape its figure; the row is the fastest process's, and every process's figure is beside it.`
+    : "Each loop timed in a fresh Node process of its own, so what else the bench ran does not shape its figure.";
 }
 
 export function figuresMarkdown(r: BenchResults): string {
@@ -89,11 +93,12 @@ export function figuresMarkdown(r: BenchResults): string {
     out.push(exitRatesNote(e.exitRates));
     out.push(
       mdTable(
-        ["loop", "exits/s", "µs per exit", "modeled cycles per exit"],
+        ["loop", "exits/s", "µs per exit", "µs per exit in each process", "modeled cycles per exit"],
         e.exitRates.map((x) => [
           x.name,
           fmtRate(x.exitsPerSecond),
           x.usPerExit.toFixed(2),
+          forkSpread(x),
           fmtCycles(x.modeledCyclesPerExit),
         ]),
       ),

@@ -3,7 +3,7 @@
 
 import { checkTargets, metText } from "../perf/targets.js";
 import type { CellResult, MatrixResults } from "../runner.js";
-import { fmtCount, fmtCycles, fmtMips, fmtRate, fmtRatio, fmtSeconds, shortReason } from "./format.js";
+import { fmtCount, fmtCycles, fmtMips, fmtRate, fmtRatio, fmtSeconds, forkSpread, shortReason } from "./format.js";
 import type { BenchResults } from "./results.js";
 import { cellOf } from "./results.js";
 
@@ -193,14 +193,12 @@ function emulatorTables(r: BenchResults): string[] {
         "VM exits per host second",
         "loop",
         e.exitRates.map((x) => x.name),
-        ["exits/s", "µs per exit", "modeled cycles per exit"],
+        ["exits/s", "µs per exit", "in each process", "modeled cycles per exit"],
         (row, col) => {
           const x = e.exitRates[row]!;
-          return col === 0
-            ? fmtRate(x.exitsPerSecond)
-            : col === 1
-              ? x.usPerExit.toFixed(2)
-              : fmtCycles(x.modeledCyclesPerExit);
+          return [fmtRate(x.exitsPerSecond), x.usPerExit.toFixed(2), forkSpread(x), fmtCycles(x.modeledCyclesPerExit)][
+            col
+          ]!;
         },
       ),
     );
