@@ -58,8 +58,8 @@ export interface ExitRateCase {
 export function exitRateCases(quick: boolean): ExitRateCase[] {
   // Long loops, so the machine's creation and warm-up (also in the baseline, but noisy) are small
   // beside the exits themselves.
-  // Several processes, as JMH runs several forks: the same build times the CPUID round trip at about
-  // 0.28 µs in some processes and 0.55-0.7 µs in others (V8's code for one process is not the next one's).
+  // Several processes, as JMH runs several forks: what V8 makes of the code can differ from one process
+  // to the next (see SYNCHRONOUS_OPTIMIZATION), and the spread is reported with the figure.
   const common = {
     iterations: quick ? 2_000 : 200_000,
     minTime: quick ? 0.2 : 1.5,
@@ -134,15 +134,26 @@ function oneLine(text: string): string {
   return joined.length > 600 ? `${joined.slice(0, 597)}...` : joined || "(no stderr)";
 }
 
+/**
+ * The child's V8 builds optimized code on the main thread, from the feedback it has when it asks: with
+ * the background compiler, a process now and then ran on code built from early feedback, a whole process
+ * at half speed (CPUID round trip 0.55-0.7 µs against 0.27-0.29), which made the figure a coin toss.
+ */
+const SYNCHRONOUS_OPTIMIZATION = "--no-concurrent-recompilation";
+
 /** Measures one case in a fresh Node process, one at a time (blocks until the child has exited). */
 export function measureExitRateInFork(c: ExitRateCase, fork: ForkOptions = {}): ExitRate {
   const child = fileURLToPath(fork.childModule ?? new URL("./exit-rate-child.js", import.meta.url));
   const where = `exit rate '${c.name}'`;
   if (!existsSync(child)) throw new Error(`${where}: no child module ${child} (build the bench: pnpm build)`);
-  const r = spawnSync(process.execPath, [...(fork.execArgv ?? []), child, JSON.stringify(c)], {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const r = spawnSync(
+    process.execPath,
+    [SYNCHRONOUS_OPTIMIZATION, ...(fork.execArgv ?? []), child, JSON.stringify(c)],
+    {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   if (r.error) throw new Error(`${where}: could not start the child process: ${r.error.message}`);
   if (r.status !== 0) {
     const how = r.status === null ? `was killed by ${r.signal}` : `exited with status ${r.status}`;
