@@ -162,11 +162,27 @@ function gcFunction(): (() => void) | null {
   }
 }
 
-function usedBytes(gc: (() => void) | null): number {
-  gc?.();
-  gc?.();
+function usedBytes(): number {
   const m = process.memoryUsage();
   return m.heapUsed + m.arrayBuffers;
+}
+
+/**
+ * Heap and array buffers in use once garbage is gone. V8 frees the backing stores of dead array buffers
+ * on a background thread after a collection, so one reading right after gc() may still count them (a
+ * freed 25 MiB machine showed up as -3 MiB per VM once): collect and read until two readings agree.
+ */
+async function settledBytes(gc: (() => void) | null): Promise<number> {
+  let last = Number.NaN;
+  for (let k = 0; k < 20; k++) {
+    gc?.();
+    gc?.();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const now = usedBytes();
+    if (now === last) return now;
+    last = now;
+  }
+  return last;
 }
 
 interface MemoryCase {
@@ -209,18 +225,18 @@ async function measureMemory(options: EmulatorPerfOptions, perf: EmulatorPerf): 
   for (const c of cases) {
     if (!registry.configurations.some((x) => x.name === c.configuration)) continue;
     options.onProgress?.(`memory per VM: ${c.configuration}`);
-    const measure = (vms: number) => {
-      const before = usedBytes(gc);
+    const measure = async (vms: number) => {
+      const before = await settledBytes(gc);
       const built = c.build(vms);
-      const after = usedBytes(gc);
+      const after = await settledBytes(gc);
       const result = { bytes: after - before, tablePages: built.tablePages };
       // keep the system alive until measured
       if (built.keep === null) throw new Error("unreachable");
       return result;
     };
-    measure(1); // warm-up: module-level caches, compiled code
-    const one = measure(1);
-    const n = measure(many);
+    await measure(1); // warm-up: module-level caches, compiled code
+    const one = await measure(1);
+    const n = await measure(many);
     const perVm = (n.bytes - one.bytes) / (many - 1) / (1 << 20);
     perf.memory.push({
       configuration: c.configuration,
