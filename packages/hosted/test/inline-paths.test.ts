@@ -34,6 +34,19 @@ org 0x100000
   out 0xf4, eax
 `).bytes;
 
+/** 20,000 OUTs: host timer interrupts fall inside the VMM's device work now and then. */
+const LONG_OUT_LOOP = assembleOrThrow(`
+bits 32
+org 0x100000
+  mov ecx, 20000
+.next:
+  mov al, 'o'
+  out 0xe9, al
+  loop .next
+  xor eax, eax
+  out 0xf4, eax
+`).bytes;
+
 /** Computation between OUTs: host timer interrupts exit from it, and the host scheduler preempts the vCPU. */
 const BUSY_LOOP = assembleOrThrow(`
 bits 32
@@ -65,6 +78,7 @@ interface Case {
 const CASES: Case[] = [
   { name: "OUT loop, EPT", images: [OUT_LOOP], paging: "ept", hostLoad: 0 },
   { name: "OUT loop, shadow paging, 2 host jobs", images: [OUT_LOOP], paging: "shadow", hostLoad: 2 },
+  { name: "20,000 OUTs and a host job, EPT", images: [LONG_OUT_LOOP], paging: "ept", hostLoad: 1 },
   { name: "two VMs and 3 host jobs, EPT", images: [OUT_LOOP, GUEST_KERNEL], paging: "ept", hostLoad: 3 },
   { name: "busy guest preempted by 2 host jobs, EPT", images: [BUSY_LOOP], paging: "ept", hostLoad: 2 },
   { name: "guest kernel, EPT, 2 host jobs", images: [GUEST_KERNEL], paging: "ept", hostLoad: 2 },
