@@ -21,11 +21,12 @@ const GUEST_KERNEL = assembleOrThrow(readFileSync(KERNEL, "utf8"), {
 }).bytes;
 const PRINTF = new Uint8Array(readFileSync(`${C_BUILD}/printf-O2.elf`));
 
-/** 400 OUTs to the console port, each a round trip through the VMM process. */
-const OUT_LOOP = assembleOrThrow(`
+/** `count` OUTs to the console port, each a round trip through the VMM process. */
+const outLoop = (count: number) =>
+  assembleOrThrow(`
 bits 32
 org 0x100000
-  mov ecx, 400
+  mov ecx, ${count}
 .next:
   mov al, 'o'
   out 0xe9, al
@@ -34,18 +35,9 @@ org 0x100000
   out 0xf4, eax
 `).bytes;
 
-/** 20,000 OUTs: host timer interrupts fall inside the VMM's device work now and then. */
-const LONG_OUT_LOOP = assembleOrThrow(`
-bits 32
-org 0x100000
-  mov ecx, 20000
-.next:
-  mov al, 'o'
-  out 0xe9, al
-  loop .next
-  xor eax, eax
-  out 0xf4, eax
-`).bytes;
+const OUT_LOOP = outLoop(400);
+/** Host timer interrupts fall inside the VMM's device work now and then. */
+const LONG_OUT_LOOP = outLoop(20_000);
 
 /** Computation between OUTs: host timer interrupts exit from it, and the host scheduler preempts the vCPU. */
 const BUSY_LOOP = assembleOrThrow(`
