@@ -51,8 +51,8 @@ export interface ExitRateCase {
   minTime: number;
   /** A key of COST_MODELS. */
   costModel: string;
-  /** Fresh processes to time it in (measureExitRateInForks keeps the fastest). */
-  forks: number;
+  /** Fresh processes to time it in (measureExitRateInForks keeps the fastest); default 1. */
+  forks?: number;
 }
 
 export function exitRateCases(quick: boolean): ExitRateCase[] {
@@ -179,7 +179,8 @@ export function measureExitRateInFork(c: ExitRateCase, fork: ForkOptions = {}): 
  */
 export function measureExitRateInForks(c: ExitRateCase, fork: ForkOptions = {}): ExitRate {
   const rows: ExitRate[] = [];
-  for (let k = 0; k < Math.max(1, c.forks); k++) rows.push(measureExitRateInFork(c, fork));
+  const forks = c.forks !== undefined && c.forks >= 1 ? Math.floor(c.forks) : 1;
+  for (let k = 0; k < forks; k++) rows.push(measureExitRateInFork(c, fork));
   const fastest = rows.reduce((best, row) => (row.usPerExit < best.usPerExit ? row : best));
   return { ...fastest, forks: rows.length, usPerExitByFork: rows.map((r) => r.usPerExit) };
 }
