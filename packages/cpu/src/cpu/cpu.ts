@@ -1285,10 +1285,8 @@ export class Cpu implements LazyFlagState {
       return false;
     }
     // The checks of run()'s loop; if one of them has something to do, it does it from its top.
-    const deadline = Math.min(this.runCycleLimit, this.nextEventCycle, this.timerDeadline);
-    if (!this.mayChain() || this.instret >= this.burstInstrLimit || this.cycles >= deadline) return false;
-    this.burstDeadline = deadline;
-    return true;
+    this.burstDeadline = Math.min(this.runCycleLimit, this.nextEventCycle, this.timerDeadline);
+    return this.mayChain() && this.instret < this.burstInstrLimit;
   }
 
   /** The block at EIP after `block`: its successor link if still valid, else a lookup that becomes one. */
@@ -1313,6 +1311,9 @@ export class Cpu implements LazyFlagState {
   /** Whether the burst may go on to the next block: nothing needs the outer loop (a stop, HLT, an event). */
   private mayChain(): boolean {
     if (this.stopRequest !== null || this.halted || this.nmiPending || this.vmxPollEvents) return false;
+    // The block's last instruction reached the next event (its extra cycles: a REP string, page walks,
+    // device work): run() takes it before the next instruction, as between single steps.
+    if (this.cycles >= this.burstDeadline || this.cycles >= this.nextEventCycle) return false;
     if (this.fl & IF && this.pic !== null && this.pic.hasInterrupt()) return false;
     if (this.fl & TF) return false; // POPF or IRET set TF: single-step from the next instruction on
     return !this.interruptShadow || this.shadowHoldsNothing();
@@ -1349,11 +1350,14 @@ export class Cpu implements LazyFlagState {
     return this.mayChain() && this.linkedBlock(block, this.eip) === block && this.blockFits(block);
   }
 
-  /** Whether the whole block fits in the burst's budget: the next event is not due before its end. */
+  /**
+   * Whether the whole block fits in the burst's budget: the next event is not due before its end, even
+   * if its instructions miss the TLB (Block.fitCost). Otherwise it runs one instruction at a time.
+   */
   blockFits(block: Block): boolean {
     // nextEventCycle moves when the guest programs a timer inside the burst (OUT to the PIT).
     return (
-      this.cycles + block.cost < Math.min(this.burstDeadline, this.nextEventCycle) &&
+      this.cycles + block.fitCost < Math.min(this.burstDeadline, this.nextEventCycle) &&
       this.instret + block.insns.length <= this.burstInstrLimit
     );
   }

@@ -7,7 +7,7 @@ import type { Cpu } from "../cpu/cpu.js";
 import { RESTART } from "../cpu/fault.js";
 import type { CompiledBlock } from "./block-compiler.js";
 import { decode } from "./decoder.js";
-import type { Insn } from "./insn.js";
+import { type Insn, REP_NONE } from "./insn.js";
 import type { Handler } from "./types.js";
 
 const restartStale: Handler = () => {
@@ -15,6 +15,27 @@ const restartStale: Handler = () => {
 };
 
 export const MAX_BLOCK = 64;
+
+/**
+ * Linear pages one instruction that does not end its block can touch: PUSH/POP m32, MOVS, LDS, POP DS
+ * or LAR each touch two regions (an operand and the stack, two strings, or an operand and the GDT),
+ * each of which may straddle a page boundary.
+ */
+const MAX_TRANSLATIONS = 4;
+
+/** Instruction cost classes that never touch memory beyond a ModRM or string operand. */
+const REGISTER_CLASSES: ReadonlySet<string> = new Set(["simple", "branch", "multiply", "divide"]);
+
+/** Whether the instruction may translate a linear address (and so walk the page tables on a TLB miss). */
+function mayTranslate(insn: Insn): boolean {
+  if (insn.mod !== 3 || !REGISTER_CLASSES.has(insn.def.cost)) return true;
+  return insn.def.operands.some((o) => o[0] === "X" || o[0] === "Y");
+}
+
+/** The most cycles one TLB miss can add: a two-level walk whose every reference, and the page, go through EPT. */
+function worstTranslationCost(cpu: Cpu): number {
+  return 2 * cpu.cost.paging.walkReference + 3 * 4 * cpu.cost.vmx.eptWalkReference;
+}
 const SLOTS = 1 << 14;
 
 export interface Block {
@@ -23,6 +44,12 @@ export interface Block {
   insns: Insn[];
   /** Total modeled cycles of the block. */
   cost: number;
+  /**
+   * cost plus the most its instructions before the last can add while they run (page walks): the run
+   * loop runs the block whole only if even this ends before the next event, so that no event falls due
+   * inside it unnoticed (the last instruction's own extra cycles are seen at the block's end).
+   */
+  fitCost: number;
   /** costBefore[k]: cycles of insns[0..k-1] (for fault accounting). */
   costBefore: Float64Array;
   /** Linear EIP the block was decoded at (the code may be mapped elsewhere too). */
@@ -115,6 +142,8 @@ export class BlockCache {
       cost += insn.cost;
       offset += insn.len;
       if (insn.def.endsBlock || offset >= pageEnd || insns.length >= MAX_BLOCK) break;
+      // A REP string instruction adds cycles per iteration, without bound: it ends its block.
+      if (insn.rep !== REP_NONE && insn.def.cost === "stringIteration") break;
       // An instruction that may run past the page end starts a block of its own (never cached).
       if (offset + 15 > pageEnd) break;
     }
@@ -125,11 +154,14 @@ export class BlockCache {
       acc += insns[k]!.cost;
     }
     costBefore[insns.length] = acc;
+    let translations = 0;
+    for (let k = 0; k < insns.length - 1; k++) translations += mayTranslate(insns[k]!) ? MAX_TRANSLATIONS : 0;
     this.decodedBlocks++;
     return {
       phys,
       insns,
       cost,
+      fitCost: cost + translations * worstTranslationCost(cpu),
       costBefore,
       decodedAt: eip,
       length: offset,

@@ -42,3 +42,80 @@ blocks_timer_loop:
     TICK_LOOP 8
     cli
     DONE
+
+; Every iteration misses the TLB (four new pages; the whole TLB flushed at each wrap): the page walks add
+; cycles inside the block, after the run loop found that it fits before the next tick. Each tick must
+; still be taken at the instruction where it falls due, as between single steps.
+blocks_timer_walks:
+    START
+    SET_GATE 0x20, irq0, INT_GATE
+    call paging_identity
+    call paging_on
+    mov dword [TICK_MAX], 8
+    mov ecx, 3
+    call timer_init
+    xor ebx, ebx
+    mov esi, 0x400000
+    sti
+.loop:
+    mov eax, [esi]
+    mov eax, [esi + 0x1000]
+    mov eax, [esi + 0x2000]
+    mov eax, [esi + 0x3000]
+    add esi, 0x4000
+    cmp esi, 0x800000
+    jb .same
+    mov esi, 0x400000
+    mov eax, cr3
+    mov cr3, eax
+.same:
+    add ebx, 1
+    cmp dword [TICKS], 8
+    jb .loop
+    cli
+    DONE
+
+; A REP STOSD inside the loop: its iterations add cycles no block can foresee, and a tick that falls due
+; during it is taken right after it, before the next instruction.
+blocks_timer_rep:
+    START
+    SET_GATE 0x20, irq0, INT_GATE
+    mov dword [TICK_MAX], 8
+    mov ecx, 3
+    call timer_init
+    xor ebx, ebx
+    cld
+    sti
+.loop:
+    mov edi, SCRATCH + 0x400
+    mov ecx, 37
+    xor eax, eax
+    rep stosd
+    add ebx, 1
+    add ebx, 1
+    cmp dword [TICKS], 8
+    jb .loop
+    cli
+    DONE
+
+; Each MOV CR3 flushes the TLB, so fetching the block after it walks the page tables: a tick that falls
+; due during that fetch is taken after the block's first instruction, as between single steps.
+blocks_timer_fetch_walks:
+    START
+    SET_GATE 0x20, irq0, INT_GATE
+    call paging_identity
+    call paging_on
+    mov dword [TICK_MAX], 16
+    mov ecx, 2
+    call timer_init
+    xor ebx, ebx
+    sti
+.loop:
+    mov eax, cr3
+    mov cr3, eax
+    add ebx, 1
+    add ebx, 1
+    cmp dword [TICKS], 16
+    jb .loop
+    cli
+    DONE
