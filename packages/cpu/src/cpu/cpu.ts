@@ -132,6 +132,11 @@ export interface VmxHooks {
   filterCrWrite?(cr: number, value: number): number;
   /** Timer, interrupt-window, NMI and external-interrupt exits due at this instruction boundary. */
   pollEvents?(): boolean;
+  /**
+   * Whether pollEvents() may exit at this boundary, apart from the timer deadline and a pending NMI (the
+   * run loop checks those itself): the block loop asks this before it chains to the next block.
+   */
+  eventsPending?(): boolean;
   /** An event reached the guest's IDT handler without an exit. */
   eventDelivered?(): void;
   /** Whether external interrupts cause VM exits (then they are not delivered through the IDT). */
@@ -1310,7 +1315,10 @@ export class Cpu implements LazyFlagState {
 
   /** Whether the burst may go on to the next block: nothing needs the outer loop (a stop, HLT, an event). */
   private mayChain(): boolean {
-    if (this.stopRequest !== null || this.halted || this.nmiPending || this.vmxPollEvents) return false;
+    if (this.stopRequest !== null || this.halted || this.nmiPending) return false;
+    // (A guest with external-interrupt exiting, as KVM runs every guest, polls at each boundary; the
+    // burst chains its blocks while nothing is pending.)
+    if (this.vmxPollEvents && this.vmx?.eventsPending?.() !== false) return false;
     // The block's last instruction reached the next event (its extra cycles: a REP string, page walks,
     // device work): run() takes it before the next instruction, as between single steps.
     if (this.cycles >= this.burstDeadline || this.cycles >= this.nextEventCycle) return false;

@@ -896,6 +896,18 @@ export class Vmx implements VmxHooks {
     return false;
   }
 
+  /**
+   * What pollEvents() could act on at this boundary besides the preemption timer and an NMI: a stop
+   * deferred from the API, an open interrupt window, an external interrupt that exits.
+   */
+  eventsPending(): boolean {
+    const cpu = this.cpu;
+    if (this.deferredStop !== null) return true;
+    if (!this.nonRoot) return false;
+    if (this.proc & CPU_BASED_INTR_WINDOW_EXITING && cpu.fl & IF) return true;
+    return (this.pin & PIN_BASED_EXT_INTR_MASK) !== 0 && cpu.pic?.hasInterrupt() === true;
+  }
+
   /** Whether external interrupts reach the guest's IDT (false: they exit instead). */
   get externalInterruptsExit(): boolean {
     return this.nonRoot && (this.pin & PIN_BASED_EXT_INTR_MASK) !== 0;

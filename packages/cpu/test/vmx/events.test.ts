@@ -321,6 +321,29 @@ describe("external-interrupt exiting with the PIC and PIT", () => {
     expect(e.guestRip).toBe(stubFor(0x20));
   });
 
+  test("chained guest blocks exit at the instruction and cycle where single steps exit", () => {
+    // The burst chains a guest's blocks while no interrupt is pending (external-interrupt exiting is
+    // on for every KVM guest); the PIT's interrupt must still end them at its instruction boundary.
+    const code = "top:\ninc eax\njmp one\none:\nadd ebx, 3\njmp two\ntwo:\nsub ecx, 1\njmp top\n";
+    const results = [false, true].map((stepwise) => {
+      const s = setup({ pin: C.PIN_BASED_EXT_INTR_MASK, exit: C.VM_EXIT_ACK_INTR_ON_EXIT, code });
+      if (stepwise) s.m.cpu.hooks.instruction = () => undefined;
+      startTimerIrq(s);
+      const e = launchToExit(s);
+      const r = s.m.cpu.regs;
+      return {
+        reason: e.reason,
+        rip: e.guestRip,
+        cycles: s.m.cpu.cycles,
+        instret: s.m.cpu.instret,
+        regs: [r[0], r[1], r[3]],
+      };
+    });
+    expect(results[0]!.reason).toBe(EXIT_REASON.EXTERNAL_INTERRUPT);
+    expect(results[0]!.regs[0]).toBeGreaterThan(1000);
+    expect(results[0]).toEqual(results[1]);
+  });
+
   test("the usual flow: exit, wait for the window, inject the acknowledged vector", () => {
     const s = setup({
       pin: C.PIN_BASED_EXT_INTR_MASK,
