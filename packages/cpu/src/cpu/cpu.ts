@@ -1059,6 +1059,16 @@ export class Cpu implements LazyFlagState {
 
   // ======================= the run loop =======================
 
+  /**
+   * Sets the VMX-preemption timer's deadline (VM entry). A VM entry by an instruction (VMLAUNCH,
+   * VMRESUME, or a hypervisor's code inside one, as an OUT) happens inside a burst: the burst ends at
+   * the new deadline, as one started after the entry would.
+   */
+  armTimerDeadline(cycle: number): void {
+    this.timerDeadline = cycle;
+    if (cycle < this.burstDeadline) this.burstDeadline = cycle;
+  }
+
   /** Adds modeled cycles (device waits, VM transitions) outside instruction execution. */
   addCycles(n: number): void {
     this.cycles += n;

@@ -514,7 +514,7 @@ export class Vmx implements VmxHooks {
     if (this.pin & PIN_BASED_VMX_PREEMPTION_TIMER) {
       const value = w[W_VMX_PREEMPTION_TIMER_VALUE]!;
       const unit = PREEMPTION_TIMER_UNIT;
-      cpu.timerDeadline = value === 0 ? cpu.cycles : (Math.floor(cpu.cycles / unit) + value) * unit;
+      cpu.armTimerDeadline(value === 0 ? cpu.cycles : (Math.floor(cpu.cycles / unit) + value) * unit);
     } else cpu.timerDeadline = Number.POSITIVE_INFINITY;
     // Conditions that must be examined at every instruction boundary while the guest runs.
     cpu.vmxPollEvents =

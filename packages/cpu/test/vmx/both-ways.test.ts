@@ -245,3 +245,46 @@ describe("the same guest under an assembly hypervisor and through the TypeScript
     });
   }
 });
+
+describe("an assembly hypervisor's VM entries inside a run of blocks", () => {
+  it("the VMX-preemption timer its VMRESUME arms exits at the same guest instruction as in single steps", () => {
+    // VMRESUME runs inside the CPU's block loop: the loop must stop at the deadline the entry armed, not
+    // at the one it computed in root operation, where no timer runs.
+    const guest = `start:
+      mov ecx, 100
+    top:
+      inc eax
+      jmp one
+    one:
+      add ebx, 3
+      jmp two
+    two:
+      dec ecx
+      jnz top
+      hlt`;
+    const runs = [false, true].map((stepwise) => {
+      const machine = newMachine();
+      prepareMemory(machine);
+      const symbols = loadGuest(machine, guest);
+      const fields: Fields = [
+        ...standardFields(machine, {
+          guestRip: sym(symbols, "start"),
+          pin: C.PIN_BASED_VMX_PREEMPTION_TIMER,
+          proc: C.CPU_BASED_HLT_EXITING,
+        }),
+        [VMCS.VMX_PREEMPTION_TIMER_VALUE, 5],
+      ];
+      if (stepwise) machine.cpu.hooks.instruction = () => undefined;
+      const run = runAsmHypervisor(
+        machine,
+        fields.filter(([e]) => e !== VMCS.HOST_RIP && e !== VMCS.HOST_RSP),
+      );
+      expect(run.stop).toEqual({ kind: "debug-exit", value: 0 });
+      return { records: run.records, cycles: machine.cpu.cycles };
+    });
+    const timer = runs[1]!.records.filter((x) => x.fields.VM_EXIT_REASON === EXIT_REASON.PREEMPTION_TIMER);
+    expect(timer.length).toBeGreaterThan(2);
+    expect(reasons(runs[1]!.records).at(-1)).toBe(EXIT_REASON.HLT);
+    expect(runs[0]).toEqual(runs[1]);
+  });
+});
