@@ -358,8 +358,8 @@ export class HostKernel {
           // The library runs here, inside the VMM's OUT, at the cycles it would run at after it: the OUT's
           // own cost (the CPU adds it when the port returns) is counted first and taken back after. At
           // CPL 3, the host run's split counts its cycles as user time, as userLibrary() does. The CPU
-          // goes on in the VMM unless the kernel's loop has something to do first, or a device event fell
-          // due during the library's work (a new cpu.run() takes it before the VMM's next instruction).
+          // goes on in the VMM unless the kernel's loop has something to do first. (A device event that
+          // fell due during the library's work is the CPU's: its run loop takes it after this OUT.)
           const outCost = this.cost.instructions.portIo;
           cpu.cycles += outCost;
           this.hooks.userLibrary?.(this.current);
@@ -367,9 +367,7 @@ export class HostKernel {
             !this.needResched &&
             !this.pauseRequested &&
             !this.done() &&
-            cpu.cycles < this.cycleLimit &&
-            cpu.cycles < cpu.nextEventCycle &&
-            cpu.cycles < cpu.timerDeadline;
+            cpu.cycles < this.cycleLimit;
           cpu.cycles -= outCost;
           if (goOn) return;
           this.pendingUpcall = "done";

@@ -36,6 +36,7 @@ function mayTranslate(insn: Insn): boolean {
 function worstTranslationCost(cpu: Cpu): number {
   return 2 * cpu.cost.paging.walkReference + 3 * 4 * cpu.cost.vmx.eptWalkReference;
 }
+
 const SLOTS = 1 << 14;
 
 export interface Block {
