@@ -363,11 +363,7 @@ export class HostKernel {
           const outCost = this.cost.instructions.portIo;
           cpu.cycles += outCost;
           this.hooks.userLibrary?.(this.current);
-          const goOn =
-            !this.needResched &&
-            !this.pauseRequested &&
-            !this.done() &&
-            cpu.cycles < this.cycleLimit;
+          const goOn = !this.needResched && !this.pauseRequested && !this.done() && cpu.cycles < this.cycleLimit;
           cpu.cycles -= outCost;
           if (goOn) return;
           this.pendingUpcall = "done";
