@@ -1339,14 +1339,13 @@ export class Cpu implements LazyFlagState {
 
   /**
    * An STI shadow holds back interrupts only at the boundary right after STI. In root operation, with
-   * nothing pending there (mayChain checked) and no event due (the clock does not move between two
-   * instructions), it holds back nothing: it ends here and the burst goes on (`sti; sysexit`, `sti;
+   * nothing pending and no event due there (mayChain checked both; in root operation no preemption
+   * timer runs), it holds back nothing: it ends here and the burst goes on (`sti; sysexit`, `sti;
    * hlt`). A MOV SS shadow (it also blocks VM entry) and any shadow in VMX non-root operation (VM exits
    * save it, interrupt-window exiting reads it) stay, for run()'s one-instruction careful step.
    */
   private shadowHoldsNothing(): boolean {
     if (this.movSsShadow || this.vmx?.nonRoot) return false;
-    if (this.cycles >= this.nextEventCycle || this.cycles >= this.timerDeadline) return false;
     this.interruptShadow = false;
     return true;
   }
