@@ -72,3 +72,41 @@ describe("loops inside one compiled block", () => {
     expect(r.regs.ebx).toBe(600);
   });
 });
+
+describe("blocks that go on past a jump or a data-segment load", () => {
+  const blockAt = (r: Run, label: string) => r.machine.cpu.blocks.lookup(r.sym(label));
+  const mnemonics = (b: { insns: { def: { mnemonic: string | object } }[] }) =>
+    b.insns.map((i) => i.def.mnemonic).join(" ");
+
+  it("follow a JMP within the page, and take each tick where it falls due", () => {
+    const r = new Run(program("blocks.asm"), "blocks_jmp_follow");
+    expect(r.stop).toEqual({ kind: "halt" });
+    // add, jmp, add, mov, jmp, add, jmp, cmp, jb: one block that loops to itself.
+    const loop = blockAt(r, "blocks_jmp_follow.loop");
+    expect(mnemonics(loop)).toBe("add jmp add mov jmp add jmp cmp jb");
+    expect(loop.compiled).not.toBeNull();
+    expect(r.u32(r.sym("TICKS"))).toBe(8);
+    expect(new Set(r.words(r.sym("TICK_EIP"), 8)).size).toBeGreaterThan(1);
+  });
+
+  it("report a fault at a followed jump's target there, and stop at a jump back to the block's start", () => {
+    const r = new Run(program("blocks.asm"), "blocks_jmp_fault");
+    expect(r.stop).toEqual({ kind: "halt" });
+    expect(mnemonics(blockAt(r, "blocks_jmp_fault.loop"))).toBe("inc jmp mov add jmp");
+    const log = r.log();
+    expect(log.map((e) => e.vector)).toEqual([14]);
+    expect(log[0]!.cr2).toBe(0x800000);
+    expect(frameOf(log[0]!, true)).toMatchObject({ eip: r.sym("blocks_jmp_fault.store"), error: 2 });
+    expect(log[0]!.ebx).toBe(51);
+  });
+
+  it("go on after MOV DS and MOV ES, and report a #GP from one of them at that instruction", () => {
+    const r = new Run(program("blocks.asm"), "blocks_mov_ds_fault");
+    expect(r.stop).toEqual({ kind: "halt" });
+    expect(blockAt(r, "blocks_mov_ds_fault.loop").insns.length).toBe(5);
+    const log = r.log();
+    expect(log.map((e) => e.vector)).toEqual([13]);
+    expect(frameOf(log[0]!, true)).toMatchObject({ eip: r.sym("blocks_mov_ds_fault.bad"), error: 0x1000 });
+    expect(log[0]!.ecx).toBe(40 + 0x100);
+  });
+});

@@ -1,6 +1,7 @@
 // Decoded blocks, keyed by the host-physical address of their first instruction. A block is a run of
 // instructions that ends at a control transfer (or anything marked endsBlock), at a page boundary or
-// after MAX_BLOCK instructions. Writes to a page that holds decoded code drop that page's blocks
+// after MAX_BLOCK instructions; a JMP whose target is in the same page does not end it (the block goes
+// on at the target). Writes to a page that holds decoded code drop that page's blocks
 // (self-modifying code stays correct); the TLB_CODE flag routes such writes to the slow path.
 
 import type { Cpu } from "../cpu/cpu.js";
@@ -37,6 +38,12 @@ function worstTranslationCost(cpu: Cpu): number {
   return 2 * cpu.cost.paging.walkReference + 3 * 4 * cpu.cost.vmx.eptWalkReference;
 }
 
+/** JMP rel8/rel32 with a 32-bit operand size (a 16-bit one truncates EIP): its target is known at decode. */
+export function isDirectJump(insn: Insn): boolean {
+  const op = insn.def.operands[0];
+  return insn.def.mnemonic === "jmp" && (op === "Jb" || op === "Jz") && insn.opsize === 32;
+}
+
 const SLOTS = 1 << 14;
 
 export interface Block {
@@ -55,7 +62,7 @@ export interface Block {
   costBefore: Float64Array;
   /** Linear EIP the block was decoded at (the code may be mapped elsewhere too). */
   decodedAt: number;
-  /** Bytes from the first instruction to the end of the last. */
+  /** From the first instruction to the end of the last, in bytes (EIP after the block, less EIP before). */
   length: number;
   // Successor links (block chaining): valid while linkEpoch equals the TLB epoch, which moves on
   // every flush, eviction and code invalidation and names the address space and CPL (memory/tlb.ts).
@@ -129,6 +136,9 @@ export class BlockCache {
     const pageEnd = 0x1000 - (phys & 0xfff);
     const u8 = cpu.u8;
     const inRam = phys + 0x1000 <= cpu.memSize;
+    // A JMP to a place in the same page is followed: the block goes on at its target (one block, not two
+    // chained), unless the target was decoded into it already (a loop: the block would unroll it).
+    const pageStart = -(phys & 0xfff);
     for (;;) {
       const start = offset;
       // Bytes inside the block's page come straight from RAM; an instruction that runs past the page
@@ -142,7 +152,14 @@ export class BlockCache {
       insns.push(insn);
       cost += insn.cost;
       offset += insn.len;
-      if (insn.def.endsBlock || offset >= pageEnd || insns.length >= MAX_BLOCK) break;
+      if (offset >= pageEnd || insns.length >= MAX_BLOCK) break;
+      if (isDirectJump(insn) && inRam) {
+        const target = offset + insn.imm;
+        if (target < pageStart || target + 15 > pageEnd || insns.some((i) => i.offset === target)) break;
+        offset = target;
+        continue;
+      }
+      if (insn.def.endsBlock || insn.def.endsBlockIf?.(insn)) break;
       // A REP string instruction adds cycles per iteration, without bound: it ends its block.
       if (insn.rep !== REP_NONE && insn.def.cost === "stringIteration") break;
       // An instruction that may run past the page end starts a block of its own (never cached).
@@ -165,7 +182,7 @@ export class BlockCache {
       fitCost: cost + translations * worstTranslationCost(cpu),
       costBefore,
       decodedAt: eip,
-      length: offset,
+      length: insns[insns.length - 1]!.offset + insns[insns.length - 1]!.len,
       linkEpoch: -1,
       linkEip0: -1,
       link0: null,

@@ -11,7 +11,7 @@
 import type { Cpu } from "../cpu/cpu.js";
 import { RESTART } from "../cpu/fault.js";
 import { INLINE_HELPERS } from "../exec/inline.js";
-import type { Block } from "./block-cache.js";
+import { type Block, isDirectJump } from "./block-cache.js";
 import type { Insn } from "./insn.js";
 import type { Handler, InlineCode } from "./types.js";
 
@@ -98,7 +98,9 @@ function blockSource(block: Block): string {
       body.push(`c.blockPos = ${pos};`);
       storedPos = pos;
     }
-    if (inline !== null) {
+    if (k < last && isDirectJump(insn)) {
+      // A JMP the block followed: the next instruction is its target; only its cycles count (at the end).
+    } else if (inline !== null) {
       body.push(inline.code);
       mayBeStale = inline.writes;
     } else {

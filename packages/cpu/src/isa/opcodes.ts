@@ -172,7 +172,7 @@ const rows: OpcodeDef[] = [];
 type Extra = Partial<
   Pick<
     OpcodeDef,
-    "ext" | "mod" | "modrm" | "mandatoryPrefix" | "rep" | "endsBlock" | "asmRank" | "decodeOnly" | "objdump" | "inline" | "rvMw"
+    "ext" | "mod" | "modrm" | "mandatoryPrefix" | "rep" | "endsBlock" | "endsBlockIf" | "asmRank" | "decodeOnly" | "objdump" | "inline" | "rvMw"
   >
 >;
 
@@ -248,7 +248,9 @@ row("mov", 0x8a, ops("Gb,Eb"), movGE(8), "simple", { inline: inlineMovGE(8) });
 row("mov", 0x8b, ops("Gv,Ev"), sized(movGE), "simple", { inline: inlineMovGE() });
 row("mov", 0x8c, ops("Ev,Sw"), sized(movESreg), "simple", { rvMw: true });
 row("lea", 0x8d, ops("Gv,M"), sized(lea), "simple", { mod: "mem", inline: inlineLea });
-row("mov", 0x8e, ops("Sw,Ew"), movSregE, "system", { ...END, rvMw: true });
+// Only a load of SS ends the block: its one-instruction interrupt shadow is for the run loop to see. A
+// data segment load changes nothing the loop or the code after it depends on (segments are flat).
+row("mov", 0x8e, ops("Sw,Ew"), movSregE, "system", { endsBlockIf: (i) => i.reg === 2 /* SS */, rvMw: true });
 row("pop", 0x8f, ops("Ev"), sized(popE), "stack", { ext: 0 });
 
 // ---- 90-9F ----

@@ -131,6 +131,8 @@ export interface OpcodeDef {
   cost: CostClass;
   /** Ends a decoded block: control transfers, and anything that may change mode, paging or stop the run. */
   endsBlock?: boolean;
+  /** Ends its block only when this holds for the decoded instance (MOV Sreg: a load of SS). */
+  endsBlockIf?: (insn: Insn) => boolean;
   /**
    * Assembler preference when several forms match the same operands: lower wins; ties go to the
    * shorter encoding, then to table order (mirrors what NASM picks).

@@ -33,10 +33,7 @@ blocks_timer_set_in_burst:
 ; The tight loop with a tick every ~50000 cycles: each tick is taken between two of its instructions.
 blocks_timer_loop:
     START
-    SET_GATE 0x20, irq0, INT_GATE
-    mov dword [TICK_MAX], 8
-    mov ecx, 20
-    call timer_init
+    TIMER_TICKS 8, 20
     xor ebx, ebx
     sti
     TICK_LOOP 8
@@ -79,10 +76,7 @@ blocks_timer_walks:
 ; during it is taken right after it, before the next instruction.
 blocks_timer_rep:
     START
-    SET_GATE 0x20, irq0, INT_GATE
-    mov dword [TICK_MAX], 8
-    mov ecx, 3
-    call timer_init
+    TIMER_TICKS 8, 3
     xor ebx, ebx
     cld
     sti
@@ -118,4 +112,69 @@ blocks_timer_fetch_walks:
     cmp dword [TICKS], 16
     jb .loop
     cli
+    DONE
+
+; A JMP to a place in the same page does not end its block: the loop below is one block, from .loop
+; through the three jumps to the JB, and runs compiled. Each tick must still be taken at the instruction
+; where it falls due, also at a jump's target.
+blocks_jmp_follow:
+    START
+    TIMER_TICKS 8, 3
+    xor ebx, ebx
+    sti
+.loop:
+    add ebx, 1
+    jmp .fwd
+.back:
+    add ebx, 2
+    jmp .tail
+.fwd:
+    add ebx, 3
+    mov [SCRATCH + 0x200], ebx
+    jmp .back
+.tail:
+    cmp dword [TICKS], 8
+    jb .loop
+    cli
+    DONE
+
+; A fault at a followed jump's target is reported at that instruction, after the ones before it ran;
+; a jump back to the block's start ends the block (the loop is not unrolled).
+blocks_jmp_fault:
+    START
+    call paging_identity
+    call paging_on
+    RESUME .after
+    xor ebx, ebx
+    mov edi, 0x800000 - 4 * 50
+.loop:
+    inc ebx
+    jmp .store
+    ud2                         ; never runs: the jump skips it
+.store:
+    mov [edi], ebx
+    add edi, 4
+    jmp .loop
+.after:
+    DONE
+
+; MOV to DS or ES does not end its block (only a load of SS does, for its interrupt shadow): a #GP from a
+; selector past the GDT limit in the middle of a block is reported at that MOV, with the loads before it done.
+blocks_mov_ds_fault:
+    START
+    RESUME .after
+    xor ecx, ecx
+    mov eax, KDATA
+    mov ebx, GDT_LIMIT_BAD
+.loop:
+    mov ds, ax
+    add ecx, 1
+    mov es, ax
+    cmp ecx, 40
+    jb .loop
+    add ecx, 0x100
+.bad:
+    mov es, bx
+    add ecx, 0x1000             ; never runs: the handler resumes at .after
+.after:
     DONE

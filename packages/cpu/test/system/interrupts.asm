@@ -22,10 +22,7 @@ int_timer_hlt:
 ; An IRQ pending while IF = 0 is taken only after the instruction that follows STI.
 int_sti_shadow:
     START
-    SET_GATE 0x20, irq0, INT_GATE
-    mov dword [TICK_MAX], 1
-    mov ecx, 2
-    call timer_init
+    TIMER_TICKS 1, 2
 .poll:
     mov al, 0x0a                    ; OCW3: read IRR
     out 0x20, al
@@ -44,10 +41,7 @@ int_sti_shadow:
 ; POPF that sets IF has no shadow: the pending IRQ is taken right after it.
 int_popf_no_shadow:
     START
-    SET_GATE 0x20, irq0, INT_GATE
-    mov dword [TICK_MAX], 1
-    mov ecx, 2
-    call timer_init
+    TIMER_TICKS 1, 2
 .poll:
     mov al, 0x0a
     out 0x20, al
@@ -65,10 +59,7 @@ int_popf_no_shadow:
 ; STI; HLT: the shadow covers the HLT, which then waits and wakes with the timer.
 int_sti_hlt:
     START
-    SET_GATE 0x20, irq0, INT_GATE
-    mov dword [TICK_MAX], 1
-    mov ecx, PIT_DIVISOR
-    call timer_init
+    TIMER_TICKS 1, PIT_DIVISOR
     sti
     hlt
 .after_hlt:
