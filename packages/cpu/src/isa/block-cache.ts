@@ -110,8 +110,7 @@ export class BlockCache {
     const cached = this.slots[slot];
     if (cached !== null && cached !== undefined && cached.phys === phys) return cached;
     const block = this.decodeBlock(eip, phys);
-    const last = block.insns[block.insns.length - 1]!;
-    const crossesPage = (phys & 0xfff) + last.offset + last.len > 0x1000;
+    const crossesPage = (phys & 0xfff) + block.length > 0x1000;
     if (phys + 0x1000 <= this.cpu.memSize && !crossesPage) {
       // Only RAM-backed code is cached; code in MMIO space is decoded every time.
       this.slots[slot] = block;
