@@ -181,7 +181,7 @@ export class BlockCache {
       fitCost: cost + translations * worstTranslationCost(cpu),
       costBefore,
       decodedAt: eip,
-      length: insns[insns.length - 1]!.offset + insns[insns.length - 1]!.len,
+      length: offset, // where the last instruction ends (a followed JMP moved offset to its target)
       linkEpoch: -1,
       linkEip0: -1,
       link0: null,
