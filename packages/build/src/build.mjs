@@ -81,12 +81,8 @@ export function inlineConstants(program) {
       ts.isIdentifier(decl.name) &&
       (ts.getCombinedNodeFlags(decl) & ts.NodeFlags.Const) !== 0
     ) {
+      // (tsc's declaration files keep a literal initializer: `export declare const ESP = 4;`)
       if (decl.initializer !== undefined) value = evaluate(decl.initializer, depth);
-      else {
-        // A declaration file's `declare const X = 4;` keeps the value as its type.
-        const type = checker.getTypeOfSymbolAtLocation(symbol, decl);
-        if (type.isNumberLiteral()) value = type.value;
-      }
     }
     if (value !== undefined && !Number.isFinite(value)) value = undefined;
     cache.set(symbol, value);

@@ -141,6 +141,28 @@ describe("vmxlab-build inlines numeric constants", () => {
   });
 });
 
+describe("constants of another package, through its declaration files", () => {
+  const dir = project({
+    "use.ts": `import { LIMIT, TYPED, WORDS } from "../lib/lib.js";\nexport const values = [LIMIT, TYPED, WORDS.IO];\n`,
+  });
+  mkdirSync(join(dir, "lib"));
+  writeFileSync(join(dir, "lib", "lib.js"), "export const LIMIT = 8;\nexport const TYPED = 9;\nexport const WORDS = { IO: 30 };\n");
+  // What tsc writes for `export const LIMIT = 8` and `{ IO: 30 } as const`, and a hand-written type-only claim.
+  writeFileSync(
+    join(dir, "lib", "lib.d.ts"),
+    "export declare const LIMIT = 8;\nexport declare const TYPED: 9;\nexport declare const WORDS: { readonly IO: 30 };\n",
+  );
+  const errors = buildProject(join(dir, "tsconfig.build.json"));
+  const js = readFileSync(join(dir, "dist", "use.js"), "utf8");
+
+  it("takes a value from a declaration's initializer and from an as-const object's readonly type", async () => {
+    expect(errors).toBe("");
+    expect(js).toContain("[8 /* LIMIT */, TYPED, 30 /* WORDS.IO */]");
+    const { values } = await import(pathToFileURL(join(dir, "dist", "use.js")).href);
+    expect(values).toEqual([8, 9, 30]);
+  });
+});
+
 describe("the vmxlab-build command", () => {
   const run = (cwd: string, ...args: string[]) =>
     spawnSync(process.execPath, [BUILD, ...args], { cwd, encoding: "utf8" });
