@@ -146,7 +146,10 @@ describe("constants of another package, through its declaration files", () => {
     "use.ts": `import { LIMIT, TYPED, WORDS } from "../lib/lib.js";\nexport const values = [LIMIT, TYPED, WORDS.IO];\n`,
   });
   mkdirSync(join(dir, "lib"));
-  writeFileSync(join(dir, "lib", "lib.js"), "export const LIMIT = 8;\nexport const TYPED = 9;\nexport const WORDS = { IO: 30 };\n");
+  writeFileSync(
+    join(dir, "lib", "lib.js"),
+    "export const LIMIT = 8;\nexport const TYPED = 9;\nexport const WORDS = { IO: 30 };\n",
+  );
   // What tsc writes for `export const LIMIT = 8` and `{ IO: 30 } as const`, and a hand-written type-only claim.
   writeFileSync(
     join(dir, "lib", "lib.d.ts"),
