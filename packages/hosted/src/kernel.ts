@@ -108,6 +108,8 @@ export class Process implements SchedEntity {
   readonly pages: number[] = [];
   /** Page tables of its user half, by page-directory index. */
   readonly pageTables = new Map<number, number>();
+  /** Changes to its user mappings (mapUser, exit): a translation cached at one value holds while it is unchanged. */
+  mappings = 0;
   symbols = new Map<string, number>();
   /**
    * Kernel work to resume instead of returning to user space (the KVM module's vCPU loop while a
@@ -435,6 +437,7 @@ export class HostKernel {
   mapUser(proc: Process, linear: number, phys: number, writable = true): void {
     if (linear >>> 0 < USER_BASE) throw new Error(`0x${linear.toString(16)} is in the kernel half`);
     const mem = this.machine.memory;
+    proc.mappings++;
     const index = linear >>> 22;
     let pt = proc.pageTables.get(index);
     if (pt === undefined) {
@@ -687,10 +690,16 @@ export class HostKernel {
    * the CPU (the run is done or at its cycle limit): the continuation then returns as usual.
    */
   continueIntoHostCode(): boolean {
-    this.enterMode(MODE.kernel);
-    if (this.pauseRequested || this.current.continuation !== null) return false;
-    if (this.done() || this.cpu.cycles >= this.cycleLimit) return false;
-    this.startHostRun();
+    if (
+      this.pauseRequested ||
+      this.current.continuation !== null ||
+      this.done() ||
+      this.cpu.cycles >= this.cycleLimit
+    ) {
+      this.enterMode(MODE.kernel);
+      return false;
+    }
+    this.startHostRun(); // (enters the kernel's mode too: the checks above charge no cycle)
     return true;
   }
 
@@ -925,6 +934,7 @@ export class HostKernel {
     // the scheduler has switched away, which happens before the CPU executes again).
     for (const p of proc.pages) this.allocator.release(p);
     proc.pages.length = 0;
+    proc.mappings++;
   }
 
   // ======================= system calls =======================

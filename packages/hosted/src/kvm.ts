@@ -220,6 +220,9 @@ export class KvmVcpu {
   pausedIn: "guest" | "exit" | "launch" | null = null;
   /** A pause before the first VMLAUNCH happened (it happens once). */
   launchOffered = false;
+  /** The module's per-vCPU helpers, made on first use (KvmModule.vcpuLoopOf, exitContextOf). */
+  loop: (() => void) | null = null;
+  exitContext: ReusableExitContext | null = null;
   private hostRsp = -1;
 
   constructor(
@@ -273,8 +276,6 @@ export class KvmModule {
   pausedVcpu: KvmVcpu | null = null;
   private readonly msrBitmap: number;
   private readonly byProcess = new Map<Process, KvmVcpu>();
-  private readonly vcpuLoops = new Map<KvmVcpu, () => void>();
-  private readonly exitContexts = new Map<KvmVcpu, ReusableExitContext>();
   private exitSeq = 0;
   /** The exit fastpath (see fastpath()): off, every exit returns from the guest's cpu.run() (tests compare). */
   fastpathEnabled = true;
@@ -528,7 +529,7 @@ export class KvmModule {
 
   /** The kernel continuation of a vCPU's KVM_RUN, made once per vCPU (one closure, not one per call). */
   private vcpuLoopOf(proc: Process, vcpu: KvmVcpu): () => void {
-    let loop = this.vcpuLoops.get(vcpu);
+    let loop = vcpu.loop;
     if (!loop) {
       const k = this.kernel;
       loop = () => {
@@ -536,17 +537,17 @@ export class KvmModule {
         this.runLoop(proc, vcpu);
         k.enterMode(MODE.kernel);
       };
-      this.vcpuLoops.set(vcpu, loop);
+      vcpu.loop = loop;
     }
     return loop;
   }
 
   private exitContextOf(vcpu: KvmVcpu): ReusableExitContext {
-    let ctx = this.exitContexts.get(vcpu);
+    let ctx = vcpu.exitContext;
     if (!ctx) {
       const m = this.kernel.machine;
       ctx = new ReusableExitContext(m, this.kernel.cost, (_vm, stop) => this.stopVcpu(vcpu, stop));
-      this.exitContexts.set(vcpu, ctx);
+      vcpu.exitContext = ctx;
     }
     return ctx;
   }
@@ -888,26 +889,28 @@ export class KvmModule {
     const cpu = k.cpu;
     const vmx = machine.vmx;
     const vm = vcpu.vm;
-    // A record keeps its exit's information: then it gets an object of its own.
-    const info = this.onExit || this.pauseOnExit ? vmx.exitInfo() : vmx.exitInfo(vcpu.exitScratch);
+    // The exit's record (its hops, for --trace and debuggers) only when someone listens: it costs host
+    // time per exit. A record keeps its exit's information: then it gets an object of its own.
+    const recording = this.onExit !== null || this.pauseOnExit !== null;
+    const info = recording ? vmx.exitInfo() : vmx.exitInfo(vcpu.exitScratch);
     const basic = info.reason & 0xffff;
     const failedEntry = (info.reason & 0x80000000) !== 0;
     vm.countExit(basic);
     const start = cpu.cycles - exitCycles;
     const seq = ++this.exitSeq;
-    // The exit's record (its hops, for --trace and debuggers) only when someone listens: it costs host
-    // time per exit.
-    const rec: HostedExitRecord | null = (this.onExit || this.pauseOnExit) && {
-      ...exitRecordHead(seq, vm, info),
-      instruction: "",
-      handledIn: "kernel",
-      handler: "",
-      action: "resume",
-      hops: [{ name: "exit", cycles: exitCycles }],
-      latency: 0,
-      waited: 0,
-      blocked: 0,
-    };
+    const rec: HostedExitRecord | null = recording
+      ? {
+          ...exitRecordHead(seq, vm, info),
+          instruction: "",
+          handledIn: "kernel",
+          handler: "",
+          action: "resume",
+          hops: [{ name: "exit", cycles: exitCycles }],
+          latency: 0,
+          waited: 0,
+          blocked: 0,
+        }
+      : null;
     if (rec) {
       if (info.instructionLength > 0 || basic === EXIT_REASON.EPT_VIOLATION || basic === EXIT_REASON.EXCEPTION_NMI) {
         rec.instruction = this.instructionText(vcpu, info.guestRip);

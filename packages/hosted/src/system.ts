@@ -195,8 +195,8 @@ export class HostedSystem {
     if (options.onExit) this.kvm.onExit = options.onExit;
     k.hooks.syscall = (proc, nr, args) => this.kvm.syscall(proc, nr, args);
     k.hooks.userLibrary = (proc) => {
-      const vm = this.byProcess.get(proc);
-      if (vm) vm.user.call();
+      // (a VMM process's user space is proc.user: no lookup on every device exit)
+      if (proc.user instanceof VmmUserSpace) proc.user.call();
     };
     k.hooks.libraryInline = () => this.kvm.fastpathAllowed();
     k.hooks.switchIn = (proc) => this.kvm.switchedIn(proc);

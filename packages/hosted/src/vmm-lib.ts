@@ -9,7 +9,7 @@
 import { isElf, parseElf32 } from "@vmxlab/cpu";
 import { type GuestMemoryAccess, GuestMemoryError, HYPERCALL, PAGE, VmDevices, type VmStop } from "@vmxlab/vmm";
 import type { HostKernel, Process } from "./kernel.js";
-import type { KvmModule } from "./kvm.js";
+import type { KvmModule, KvmVcpu } from "./kvm.js";
 import { GUEST_RAM_ADDR, KVM_EXIT, KVM_EXIT_IO_OUT, KVM_REGS, KVM_RUN, KVM_RUN_ADDR, VMM_LIB } from "./layout.js";
 import type { HostedVm } from "./system.js";
 
@@ -79,8 +79,14 @@ export class VmmUserSpace {
     });
   }
 
-  /** Where kvm_run is: the process's mapping of KVM_RUN_ADDR, looked up once per library call. */
+  /**
+   * Where kvm_run is: the process's mapping of KVM_RUN_ADDR (-1: none), looked up again only when its
+   * mappings changed (runPhysAt is the proc.mappings it was looked up at), as a TLB entry would be.
+   */
   private runPhys = -1;
+  private runPhysAt = -1;
+  /** The process's vCPU once it has one (it keeps it: a library call needs no lookup). */
+  private vcpu: KvmVcpu | null = null;
 
   /** The physical address of kvm_run + offset (the field must lie in its page, as mapped for the process). */
   private runField(offset: number, size: 1 | 2 | 4): number {
@@ -108,8 +114,12 @@ export class VmmUserSpace {
     const fn = cpu.regs[EAX]! >>> 0;
     const arg = cpu.regs[EBX]! >>> 0;
     this.calls.set(fn, (this.calls.get(fn) ?? 0) + 1);
-    this.runPhys = this.kernel.userToPhys(this.proc, KVM_RUN_ADDR, true);
-    const vcpu = this.kvm.vcpuOf(this.proc);
+    const proc = this.proc;
+    if (this.runPhysAt !== proc.mappings) {
+      this.runPhys = this.kernel.userToPhys(proc, KVM_RUN_ADDR, true);
+      this.runPhysAt = proc.mappings;
+    }
+    const vcpu = (this.vcpu ??= this.kvm.vcpuOf(proc) ?? null);
     const deviceWork = fn === VMM_LIB.IO || fn === VMM_LIB.MMIO || fn === VMM_LIB.HYPERCALL;
     if (deviceWork) {
       if (vcpu) this.kvm.closeHop(vcpu, "to-user");
