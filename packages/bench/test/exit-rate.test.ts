@@ -16,6 +16,10 @@ const FROM_SOURCES: ForkOptions = {
   execArgv: ["--import", `data:text/javascript,import{register}from"node:module";register(${JSON.stringify(hooks)})`],
 };
 
+// Each fork transpiles the sources as it loads them: about 7 s alone, but several times that while the
+// other packages' tests share the machine's cores (74 s once on two cores), hence the longer timeout.
+const FORKS_TIMEOUT = 300_000;
+
 describe("exit rates, each in a forked process", () => {
   it("the bench's cases: CPUID under type1-ept, then OUT under hosted-ept", () => {
     expect(exitRateCases(true).map((c) => [c.workload, c.configuration, c.iterations, c.costModel])).toEqual([
@@ -27,42 +31,50 @@ describe("exit rates, each in a forked process", () => {
     expect(exitRateCases(true).map((c) => c.forks)).toEqual([1, 1]);
   });
 
-  it("several processes, one after another: the fastest one's row, every process's figure beside it", () => {
-    const c = { ...exitRateCases(true)[0]!, iterations: 50, minTime: 0.01, forks: 2 };
-    const row = measureExitRateInForks(c, FROM_SOURCES);
-    expect(row.forks).toBe(2);
-    expect(row.usPerExitByFork).toHaveLength(2);
-    expect(row.usPerExit).toBe(Math.min(...row.usPerExitByFork!));
-    expect(row).toMatchObject({ workload: "cpuid", configuration: "type1-ept", iterations: 50, process: "forked" });
-  });
+  it(
+    "several processes, one after another: the fastest one's row, every process's figure beside it",
+    () => {
+      const c = { ...exitRateCases(true)[0]!, iterations: 50, minTime: 0.01, forks: 2 };
+      const row = measureExitRateInForks(c, FROM_SOURCES);
+      expect(row.forks).toBe(2);
+      expect(row.usPerExitByFork).toHaveLength(2);
+      expect(row.usPerExit).toBe(Math.min(...row.usPerExitByFork!));
+      expect(row).toMatchObject({ workload: "cpuid", configuration: "type1-ept", iterations: 50, process: "forked" });
+    },
+    FORKS_TIMEOUT,
+  );
 
-  it("a child measures one case and returns its row: exits and modeled cycles as computed in-process", async () => {
-    const c = { ...exitRateCases(true)[0]!, iterations: 50, minTime: 0.01 };
-    const row = measureExitRateInFork(c, FROM_SOURCES);
+  it(
+    "a child measures one case and returns its row: exits and modeled cycles as computed in-process",
+    async () => {
+      const c = { ...exitRateCases(true)[0]!, iterations: 50, minTime: 0.01 };
+      const row = measureExitRateInFork(c, FROM_SOURCES);
 
-    const registry = await loadRegistry();
-    const workload = registry.workloads.find((w) => w.name === "cpuid")!;
-    const config = registry.configurations.find((x) => x.name === "type1-ept")!;
-    const cost = COST_MODELS.recent!;
-    const sum = (exits: Record<string, number>) => Object.values(exits).reduce((s, v) => s + v, 0);
-    const program = config.run(workload.program(50), { costModel: cost });
-    const baseline = config.run(workload.baseline!(50), { costModel: cost });
-    const exitsDelta = sum(program.exits) - sum(baseline.exits);
+      const registry = await loadRegistry();
+      const workload = registry.workloads.find((w) => w.name === "cpuid")!;
+      const config = registry.configurations.find((x) => x.name === "type1-ept")!;
+      const cost = COST_MODELS.recent!;
+      const sum = (exits: Record<string, number>) => Object.values(exits).reduce((s, v) => s + v, 0);
+      const program = config.run(workload.program(50), { costModel: cost });
+      const baseline = config.run(workload.baseline!(50), { costModel: cost });
+      const exitsDelta = sum(program.exits) - sum(baseline.exits);
 
-    expect(exitsDelta).toBe(50);
-    expect(row).toMatchObject({
-      name: "CPUID loop, type-1 (EPT)",
-      workload: "cpuid",
-      configuration: "type1-ept",
-      iterations: 50,
-      exits: sum(program.exits),
-      modeledCyclesPerExit: (program.cycles - baseline.cycles) / exitsDelta,
-      process: "forked",
-    });
-    // Host times are only checked for being times, never for their values.
-    for (const k of ["seconds", "exitsPerSecond", "usPerExit"] as const) expect(Number.isFinite(row[k])).toBe(true);
-    expect(row.seconds).toBeGreaterThan(0);
-  });
+      expect(exitsDelta).toBe(50);
+      expect(row).toMatchObject({
+        name: "CPUID loop, type-1 (EPT)",
+        workload: "cpuid",
+        configuration: "type1-ept",
+        iterations: 50,
+        exits: sum(program.exits),
+        modeledCyclesPerExit: (program.cycles - baseline.cycles) / exitsDelta,
+        process: "forked",
+      });
+      // Host times are only checked for being times, never for their values.
+      for (const k of ["seconds", "exitsPerSecond", "usPerExit"] as const) expect(Number.isFinite(row[k])).toBe(true);
+      expect(row.seconds).toBeGreaterThan(0);
+    },
+    FORKS_TIMEOUT,
+  );
 
   it("a child that fails or writes no row: one line naming the case and what the child said", () => {
     const misbehaving = { childModule: new URL("./fixtures/misbehaving-child.mjs", import.meta.url) };
