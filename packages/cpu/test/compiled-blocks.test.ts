@@ -73,7 +73,7 @@ describe("loops inside one compiled block", () => {
   });
 });
 
-describe("blocks that go on past a jump or a data-segment load", () => {
+describe("blocks that go on past a jump, a forward Jcc or a data-segment load", () => {
   const blockAt = (r: Run, label: string) => r.machine.cpu.blocks.lookup(r.sym(label));
   const mnemonics = (b: { insns: { def: { mnemonic: string | object } }[] }) =>
     b.insns.map((i) => i.def.mnemonic).join(" ");
@@ -89,15 +89,29 @@ describe("blocks that go on past a jump or a data-segment load", () => {
     expect(new Set(r.words(r.sym("TICK_EIP"), 8)).size).toBeGreaterThan(1);
   });
 
-  it("report a fault at a followed jump's target there, and stop at a jump back to the block's start", () => {
+  it("report a fault at a followed jump's target there, after a Jcc not taken, and stop at a jump back to the block's start", () => {
     const r = new Run(program("blocks.asm"), "blocks_jmp_fault");
     expect(r.stop).toEqual({ kind: "halt" });
-    expect(mnemonics(blockAt(r, "blocks_jmp_fault.loop"))).toBe("inc jmp mov add jmp");
+    expect(mnemonics(blockAt(r, "blocks_jmp_fault.loop"))).toBe("inc cmp jae jmp mov add jmp");
     const log = r.log();
     expect(log.map((e) => e.vector)).toEqual([14]);
     expect(log[0]!.cr2).toBe(0x800000);
     expect(frameOf(log[0]!, true)).toMatchObject({ eip: r.sym("blocks_jmp_fault.store"), error: 2 });
     expect(log[0]!.ebx).toBe(51);
+  });
+
+  it("go on after a forward Jcc, leave at it when it is taken, and take each tick where it falls due", () => {
+    const r = new Run(program("blocks.asm"), "blocks_side_exit");
+    expect(r.stop).toEqual({ kind: "halt" });
+    // add, test, jnz (forward), add, mov, cmp, jb (backward: the end): one block.
+    const loop = blockAt(r, "blocks_side_exit.loop");
+    expect(mnemonics(loop)).toBe("add test jne add mov cmp jb");
+    expect(loop.compiled).not.toBeNull();
+    expect(r.u32(r.sym("TICKS"))).toBe(8);
+    expect(r.regs.esi).toBe(r.regs.ebx + Math.floor(r.regs.ebx / 2));
+    // Ticks land after the JNZ too (inside the block's second half), not only at block ends.
+    const store = r.sym("blocks_side_exit.loop") + 7;
+    expect(r.words(r.sym("TICK_EIP"), 8).some((eip) => eip > store && eip < r.sym("blocks_side_exit.odd"))).toBe(true);
   });
 
   it("go on after MOV DS and MOV ES, and report a #GP from one of them at that instruction", () => {

@@ -29,13 +29,13 @@ interface Landing {
 
 /** The addresses of the exit path's IRETD and SYSEXIT (checked against the kernel image's bytes). */
 function exitInstructions(k: HostKernel): { iretd: number; sysexit: number } {
-  const label = k.kernelImage.symbols.get("sysexit_to_user")!;
+  const label = k.kernelImage.symbols.get("iret_to_user")!;
   const bytes = k.kernelImage.bytes;
-  const iretd = label - 1;
+  const iretd = label + 3; // after ADD ESP, 8
   expect(bytes[iretd - L.KERNEL_CODE]).toBe(0xcf);
-  let at = label - L.KERNEL_CODE;
-  while (!(bytes[at] === 0xfb && bytes[at + 1] === 0x0f && bytes[at + 2] === 0x35)) at++; // sti; sysexit
-  return { iretd, sysexit: L.KERNEL_CODE + at + 1 };
+  const sysexit = label - 2; // the SYSEXIT path falls through to it from the exit path's JNE
+  expect([...bytes.subarray(sysexit - 1 - L.KERNEL_CODE, sysexit + 2 - L.KERNEL_CODE)]).toEqual([0xfb, 0x0f, 0x35]); // sti; sysexit
+  return { iretd, sysexit };
 }
 
 /**

@@ -21,7 +21,7 @@ import {
   TLB_NO_WRITE_USER,
   Tlb,
 } from "../memory/tlb.js";
-import { FAULT, NO_ERROR_CODE, RESTART, VMEXIT } from "./fault.js";
+import { FAULT, NO_ERROR_CODE, RESTART, SIDE_EXIT, VMEXIT } from "./fault.js";
 import {
   L_ADC1,
   L_ADD,
@@ -1242,6 +1242,7 @@ export class Cpu implements LazyFlagState {
           compiled(this, block);
         } else {
           if (++block.runs >= COMPILE_THRESHOLD) block.compiled = compileBlock(block);
+          this.blockEip = startEip; // (a Jcc inside the block computes its target from it)
           for (; k < last; k++) {
             const i = insns[k]!;
             i.exec(this, i);
@@ -1256,17 +1257,23 @@ export class Cpu implements LazyFlagState {
           this.instret++;
         }
       } catch (signal) {
-        if (compiled !== null) k = this.blockPos;
-        let at = k;
-        if (k === n) at = last;
-        else {
-          this.cycles += block.costBefore[k]!;
-          this.instret += k;
+        if (signal === SIDE_EXIT) {
+          // The interpretive loop's Jcc k was taken (compiled blocks return instead): it ran, and set EIP.
+          this.cycles += block.costBefore[k + 1]!;
+          this.instret += k + 1;
+        } else {
+          if (compiled !== null) k = this.blockPos;
+          let at = k;
+          if (k === n) at = last;
+          else {
+            this.cycles += block.costBefore[k]!;
+            this.instret += k;
+          }
+          this.eip = (startEip + insns[at]!.offset) | 0;
+          blocks.lastRun = block;
+          this.onSignal(signal);
+          return;
         }
-        this.eip = (startEip + insns[at]!.offset) | 0;
-        blocks.lastRun = block;
-        this.onSignal(signal);
-        return;
       }
       // Where the burst ends, the block that ran last is remembered (its links start the next burst).
       if (!this.mayChain() && !this.reenteredAfterExit()) {
@@ -1408,7 +1415,13 @@ export class Cpu implements LazyFlagState {
         const singleStep = this.fl & TF;
         const deliveries = this.deliveries;
         this.eip = (this.eip + i.len) | 0;
-        i.exec(this, i);
+        let leaves = false;
+        try {
+          i.exec(this, i);
+        } catch (signal) {
+          if (signal !== SIDE_EXIT) throw signal;
+          leaves = true; // a Jcc inside the block was taken: it ran, and set EIP to its target
+        }
         this.cycles += i.cost;
         this.instret++;
         if (singleStep && this.deliveries === deliveries) {
@@ -1416,7 +1429,7 @@ export class Cpu implements LazyFlagState {
           k++;
           break;
         }
-        if (this.cycles >= deadline || this.stopRequest) {
+        if (leaves || this.cycles >= deadline || this.stopRequest) {
           k++;
           break;
         }

@@ -1,8 +1,8 @@
 // Control transfer: JMP, Jcc, CALL, RET, LOOP/JECXZ, far JMP/CALL/RET, INT n, INT3, INTO, IRET, HLT.
-// Every handler here ends its decoded block.
+// Every handler here ends its decoded block, except a forward Jcc's (sideExitJcc).
 
 import type { Cpu } from "../cpu/cpu.js";
-import { NO_ERROR_CODE } from "../cpu/fault.js";
+import { NO_ERROR_CODE, SIDE_EXIT } from "../cpu/fault.js";
 import {
   AC,
   ARITH_FLAGS,
@@ -55,6 +55,23 @@ export function jcc(cc: number, bits: number): Handler {
     if (c.cond(cc)) c.eip = target(c, i.imm, bits);
   };
 }
+
+/**
+ * Jcc (32-bit, forward) where it is not its block's last instruction: EIP is not kept up to date inside
+ * a block, so the target comes from the block's start (cpu.blockEip); taken, the branch leaves the block.
+ */
+export function sideExitJcc(cc: number): Handler {
+  return SIDE_EXIT_JCC[cc]!;
+}
+
+const SIDE_EXIT_JCC: readonly Handler[] = Array.from({ length: 16 }, (_, cc): Handler => {
+  return (c, i) => {
+    if (c.cond(cc)) {
+      c.eip = (c.blockEip + i.offset + i.len + i.imm) | 0;
+      throw SIDE_EXIT;
+    }
+  };
+});
 
 export function jmpE(bits: number): Handler {
   return (c, i) => {

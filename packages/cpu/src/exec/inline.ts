@@ -277,14 +277,14 @@ export const inlinePushImm: Inliner = only32((i) => writes(`c.push32(${i.imm});`
 // ---- conditions and control transfer (always a block's last instruction: EIP is already past it) ----
 
 /** Condition cc as Cpu.cond evaluates it; JE/JNE read ZF straight from the lazy record (control.ts). */
-function condition(cc: number): string {
+export function conditionCode(cc: number): string {
   if (cc === 4) return "(c.lazy & 64 ? c.lR === 0 : (c.fl & 64) !== 0)";
   if (cc === 5) return "(c.lazy & 64 ? c.lR !== 0 : (c.fl & 64) === 0)";
   return `c.cond(${cc})`;
 }
 
 export function inlineJcc(cc: number): Inliner {
-  return only32((i) => registerOnly(`if (${condition(cc)}) c.eip = (c.eip + ${i.imm}) | 0;`));
+  return only32((i) => registerOnly(`if (${conditionCode(cc)}) c.eip = (c.eip + ${i.imm}) | 0;`));
 }
 
 export const inlineJmpRel: Inliner = only32((i) => registerOnly(`c.eip = (c.eip + ${i.imm}) | 0;`));
@@ -296,7 +296,7 @@ export const inlineRet: Inliner = only32(() => reads("c.eip = c.pop32();"));
 /** SETcc r/m8. */
 export function inlineSetcc(cc: number): Inliner {
   return (i) => {
-    const v = `${condition(cc)} ? 1 : 0`;
+    const v = `${conditionCode(cc)} ? 1 : 0`;
     return i.mod === 3 ? registerOnly(`c.regs8[${REG8_BYTE[i.rm]}] = ${v};`) : writes(`c.write8(${ea(i)}, ${v});`);
   };
 }
@@ -305,6 +305,6 @@ export function inlineSetcc(cc: number): Inliner {
 export function inlineCmovcc(cc: number): Inliner {
   return (i) => {
     const e = readE(i, i.opsize);
-    return readingE(e, `{ const v = ${e.code}; if (${condition(cc)}) ${regSlot(i.reg, i.opsize)} = v; }`);
+    return readingE(e, `{ const v = ${e.code}; if (${conditionCode(cc)}) ${regSlot(i.reg, i.opsize)} = v; }`);
   };
 }

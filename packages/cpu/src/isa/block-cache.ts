@@ -1,11 +1,13 @@
 // Decoded blocks, keyed by the host-physical address of their first instruction. A block is a run of
 // instructions that ends at a control transfer (or anything marked endsBlock), at a page boundary or
 // after MAX_BLOCK instructions; a JMP whose target is in the same page does not end it (the block goes
-// on at the target). Writes to a page that holds decoded code drop that page's blocks
+// on at the target), nor does a Jcc that branches forward (the block goes on after it; taken, it leaves
+// the block there: a side exit). Writes to a page that holds decoded code drop that page's blocks
 // (self-modifying code stays correct); the TLB_CODE flag routes such writes to the slow path.
 
 import type { Cpu } from "../cpu/cpu.js";
 import { RESTART } from "../cpu/fault.js";
+import { sideExitJcc } from "../exec/control.js";
 import type { CompiledBlock } from "./block-compiler.js";
 import { decode } from "./decoder.js";
 import { type Insn, REP_NONE } from "./insn.js";
@@ -42,6 +44,20 @@ function worstTranslationCost(cpu: Cpu): number {
 export function isDirectJump(insn: Insn): boolean {
   const op = insn.def.operands[0];
   return insn.def.mnemonic === "jmp" && (op === "Jb" || op === "Jz") && insn.opsize === 32;
+}
+
+/** The handler the opcode table gives the instruction (a misplaced LOCK prefix gets #UD's instead). */
+export function tableHandler(insn: Insn): Handler {
+  const exec = insn.def.exec;
+  return typeof exec === "function" ? exec : insn.opsize === 16 ? exec.w : exec.d;
+}
+
+/**
+ * A Jcc its block goes on after (OpcodeDef.condition): forward, and with a 32-bit operand size (a
+ * 16-bit one truncates EIP). Backward branches are mostly taken (loops), so they end their blocks.
+ */
+function continuesBlock(insn: Insn): boolean {
+  return insn.opsize === 32 && insn.imm >= 0 && insn.exec === tableHandler(insn);
 }
 
 const SLOTS = 1 << 14;
@@ -158,11 +174,19 @@ export class BlockCache {
         offset = target;
         continue;
       }
-      if (insn.def.endsBlock || insn.def.endsBlockIf?.(insn)) break;
+      if (insn.def.condition !== undefined) {
+        if (!continuesBlock(insn)) break;
+      } else if (insn.def.endsBlock || insn.def.endsBlockIf?.(insn)) break;
       // A REP string instruction adds cycles per iteration, without bound: it ends its block.
       if (insn.rep !== REP_NONE && insn.def.cost === "stringIteration") break;
       // An instruction that may run past the page end starts a block of its own (never cached).
       if (offset + 15 > pageEnd) break;
+    }
+    // A Jcc the block went on after leaves it when taken: it gets the handler that can (the last
+    // instruction keeps the table's, which sets EIP as the run loop expects of a block's end).
+    for (let k = 0; k < insns.length - 1; k++) {
+      const condition = insns[k]!.def.condition;
+      if (condition !== undefined) insns[k]!.exec = sideExitJcc(condition);
     }
     const costBefore = new Float64Array(insns.length + 1);
     let acc = 0;

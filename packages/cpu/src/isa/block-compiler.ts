@@ -10,8 +10,9 @@
 
 import type { Cpu } from "../cpu/cpu.js";
 import { RESTART } from "../cpu/fault.js";
-import { INLINE_HELPERS } from "../exec/inline.js";
-import { type Block, isDirectJump } from "./block-cache.js";
+import { sideExitJcc } from "../exec/control.js";
+import { conditionCode, INLINE_HELPERS } from "../exec/inline.js";
+import { type Block, isDirectJump, tableHandler } from "./block-cache.js";
 import type { Insn } from "./insn.js";
 import type { Handler, InlineCode } from "./types.js";
 
@@ -41,10 +42,21 @@ export function compileBlock(block: Block): CompiledBlock {
 
 /** The instruction's inline source, unless its handler is not the table's (a misplaced LOCK raises #UD). */
 export function inlineCode(i: Insn): InlineCode | null {
-  const def = i.def;
-  if (def.inline === undefined) return null;
-  const handler = typeof def.exec === "function" ? def.exec : i.opsize === 16 ? def.exec.w : def.exec.d;
-  return i.exec === handler ? def.inline(i) : null;
+  const inline = i.def.inline;
+  return inline !== undefined && i.exec === tableHandler(i) ? inline(i) : null;
+}
+
+/**
+ * A Jcc inside the block (block-cache.ts) as inline code: taken, it counts itself and the instructions
+ * before it, sets EIP to its target and returns from the block function.
+ */
+function sideExitCode(block: Block, k: number): InlineCode | null {
+  const i = block.insns[k]!;
+  const cc = i.def.condition;
+  if (cc === undefined || i.exec !== sideExitJcc(cc)) return null;
+  const target = i.offset + i.len + i.imm;
+  const exit = `c.cycles += ${block.costBefore[k + 1]}; c.instret += ${k + 1}; c.eip = (s + ${target}) | 0; return;`;
+  return { code: `if (${conditionCode(cc)}) { ${exit} }`, mayFault: false, writes: false };
 }
 
 function handlerId(h: Handler): number {
@@ -76,7 +88,7 @@ function blockSource(block: Block): string {
   const body: string[] = [];
   let storedPos = -1; // the blockPos value known to be stored, -1 if none
   let mayBeStale = false; // a store since the last check may have overwritten the block
-  const inlined = insns.map(inlineCode);
+  const inlined = insns.map((i, k) => (k < last ? (sideExitCode(block, k) ?? inlineCode(i)) : inlineCode(i)));
   // The last instruction is counted with the others when it can neither fault nor read the clock.
   const countAtEnd = inlined[last] !== null && !inlined[last]!.mayFault;
   for (let k = 0; k < n; k++) {

@@ -134,6 +134,12 @@ export interface OpcodeDef {
   /** Ends its block only when this holds for the decoded instance (MOV Sreg: a load of SS). */
   endsBlockIf?: (insn: Insn) => boolean;
   /**
+   * A conditional near branch (Jcc) on this condition code (0-15, as in the opcode's low nibble). One
+   * that branches forward does not end its block: taken, it leaves the block there (a side exit). One
+   * that branches backward, usually a loop's, ends its block.
+   */
+  condition?: number;
+  /**
    * Assembler preference when several forms match the same operands: lower wins; ties go to the
    * shorter encoding, then to table order (mirrors what NASM picks).
    */

@@ -138,8 +138,9 @@ blocks_jmp_follow:
     cli
     DONE
 
-; A fault at a followed jump's target is reported at that instruction, after the ones before it ran;
-; a jump back to the block's start ends the block (the loop is not unrolled).
+; A fault at a followed jump's target is reported at that instruction, after the ones before it ran
+; (a Jcc that was not taken among them); a jump back to the block's start ends the block (the loop is
+; not unrolled).
 blocks_jmp_fault:
     START
     call paging_identity
@@ -149,6 +150,8 @@ blocks_jmp_fault:
     mov edi, 0x800000 - 4 * 50
 .loop:
     inc ebx
+    cmp ebx, 1000
+    jae .after                  ; forward, never taken here: the block goes on after it
     jmp .store
     ud2                         ; never runs: the jump skips it
 .store:
@@ -177,4 +180,31 @@ blocks_mov_ds_fault:
     mov es, bx
     add ecx, 0x1000             ; never runs: the handler resumes at .after
 .after:
+    DONE
+
+; A Jcc that branches forward does not end its block: the block goes on after it, and when it is taken
+; it leaves the block there (a side exit). The loop below is one block from .loop to the JB (a backward
+; branch, which ends it); its JNZ is taken on every odd count. Ticks must still be taken where they fall
+; due, before and after the JNZ, and ESI ends at EBX + EBX / 2 (1 per odd count, 2 per even one).
+blocks_side_exit:
+    START
+    TIMER_TICKS 8, 3
+    xor ebx, ebx
+    xor esi, esi
+    sti
+.loop:
+    add ebx, 1
+    test ebx, 1
+    jnz .odd                    ; forward: taken on odd counts, a side exit
+    add esi, 2
+    mov [SCRATCH + 0x200], esi
+    cmp dword [TICKS], 8
+    jb .loop                    ; backward: ends the block
+    jmp .done
+.odd:
+    add esi, 1
+    cmp dword [TICKS], 8
+    jb .loop
+.done:
+    cli
     DONE
