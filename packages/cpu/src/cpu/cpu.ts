@@ -21,7 +21,7 @@ import {
   TLB_NO_WRITE_USER,
   Tlb,
 } from "../memory/tlb.js";
-import { FAULT, NO_ERROR_CODE, RESTART, SIDE_EXIT, VMEXIT } from "./fault.js";
+import { FAULT, NO_ERROR_CODE, RESTART, VMEXIT } from "./fault.js";
 import {
   L_ADC1,
   L_ADD,
@@ -352,8 +352,10 @@ export class Cpu implements LazyFlagState {
   deliveryDepth = 0;
   /** Vector being delivered at each depth (for the diagnostic). */
   readonly deliveryChain: number[] = [];
-  /** EIP of the instruction that started the current block (fault recovery). */
+  /** EIP of the instruction that started the current block (fault recovery, a Jcc's target inside it). */
   blockEip = 0;
+  /** A Jcc inside the block was taken: the interpretive loops end the block after it (sideExitJcc). */
+  leftBlock = false;
   /** Index of the instruction a compiled block is executing (which one faulted). */
   blockPos = 0;
   /** The running burst's cycle deadline and instruction limit (see burst and repeatBlock). */
@@ -1246,34 +1248,36 @@ export class Cpu implements LazyFlagState {
           for (; k < last; k++) {
             const i = insns[k]!;
             i.exec(this, i);
+            if (this.leftBlock) break;
           }
-          this.cycles += block.costBefore[last]!;
-          this.instret += last;
-          k = n;
-          const i = insns[last]!;
-          this.eip = (startEip + block.length) | 0;
-          i.exec(this, i);
-          this.cycles += i.cost;
-          this.instret++;
+          if (k < last) {
+            // Jcc k was taken: it ran, and set EIP to its target (compiled blocks return there instead).
+            this.leftBlock = false;
+            this.cycles += block.costBefore[k + 1]!;
+            this.instret += k + 1;
+          } else {
+            this.cycles += block.costBefore[last]!;
+            this.instret += last;
+            k = n;
+            const i = insns[last]!;
+            this.eip = (startEip + block.length) | 0;
+            i.exec(this, i);
+            this.cycles += i.cost;
+            this.instret++;
+          }
         }
       } catch (signal) {
-        if (signal === SIDE_EXIT) {
-          // The interpretive loop's Jcc k was taken (compiled blocks return instead): it ran, and set EIP.
-          this.cycles += block.costBefore[k + 1]!;
-          this.instret += k + 1;
-        } else {
-          if (compiled !== null) k = this.blockPos;
-          let at = k;
-          if (k === n) at = last;
-          else {
-            this.cycles += block.costBefore[k]!;
-            this.instret += k;
-          }
-          this.eip = (startEip + insns[at]!.offset) | 0;
-          blocks.lastRun = block;
-          this.onSignal(signal);
-          return;
+        if (compiled !== null) k = this.blockPos;
+        let at = k;
+        if (k === n) at = last;
+        else {
+          this.cycles += block.costBefore[k]!;
+          this.instret += k;
         }
+        this.eip = (startEip + insns[at]!.offset) | 0;
+        blocks.lastRun = block;
+        this.onSignal(signal);
+        return;
       }
       // Where the burst ends, the block that ran last is remembered (its links start the next burst).
       if (!this.mayChain() && !this.reenteredAfterExit()) {
@@ -1415,13 +1419,9 @@ export class Cpu implements LazyFlagState {
         const singleStep = this.fl & TF;
         const deliveries = this.deliveries;
         this.eip = (this.eip + i.len) | 0;
-        let leaves = false;
-        try {
-          i.exec(this, i);
-        } catch (signal) {
-          if (signal !== SIDE_EXIT) throw signal;
-          leaves = true; // a Jcc inside the block was taken: it ran, and set EIP to its target
-        }
+        i.exec(this, i);
+        const leaves = this.leftBlock; // a Jcc inside the block was taken: it ran, and set EIP to its target
+        this.leftBlock = false;
         this.cycles += i.cost;
         this.instret++;
         if (singleStep && this.deliveries === deliveries) {

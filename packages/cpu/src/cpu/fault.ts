@@ -2,7 +2,7 @@
 // by the run loop, which restores EIP to the faulting instruction and delivers the exception.
 
 export class CpuSignal {
-  constructor(readonly kind: "fault" | "vmexit" | "restart" | "side-exit") {}
+  constructor(readonly kind: "fault" | "vmexit" | "restart") {}
 }
 
 /** Thrown for an exception raised by an instruction; details are in cpu.pendingVector/ErrorCode. */
@@ -15,12 +15,6 @@ export const VMEXIT = new CpuSignal("vmexit");
  * after decoding: the run loop resumes at that instruction's EIP, which decodes the new bytes.
  */
 export const RESTART = new CpuSignal("restart");
-
-/**
- * Thrown by a conditional branch inside a block (not its last instruction) that was taken, after it set
- * EIP to its target: the interpretive loops end the block there (compiled blocks return instead).
- */
-export const SIDE_EXIT = new CpuSignal("side-exit");
 
 /** No error code is pushed for this exception. */
 export const NO_ERROR_CODE = -1;

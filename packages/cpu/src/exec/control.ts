@@ -2,7 +2,7 @@
 // Every handler here ends its decoded block, except a forward Jcc's (sideExitJcc).
 
 import type { Cpu } from "../cpu/cpu.js";
-import { NO_ERROR_CODE, SIDE_EXIT } from "../cpu/fault.js";
+import { NO_ERROR_CODE } from "../cpu/fault.js";
 import {
   AC,
   ARITH_FLAGS,
@@ -58,7 +58,8 @@ export function jcc(cc: number, bits: number): Handler {
 
 /**
  * Jcc (32-bit, forward) where it is not its block's last instruction: EIP is not kept up to date inside
- * a block, so the target comes from the block's start (cpu.blockEip); taken, the branch leaves the block.
+ * a block, so the target comes from the block's start (cpu.blockEip); taken, the branch leaves the block
+ * (cpu.leftBlock tells the interpretive loops to stop there).
  */
 export function sideExitJcc(cc: number): Handler {
   return SIDE_EXIT_JCC[cc]!;
@@ -68,7 +69,7 @@ const SIDE_EXIT_JCC: readonly Handler[] = Array.from({ length: 16 }, (_, cc): Ha
   return (c, i) => {
     if (c.cond(cc)) {
       c.eip = (c.blockEip + i.offset + i.len + i.imm) | 0;
-      throw SIDE_EXIT;
+      c.leftBlock = true;
     }
   };
 });
