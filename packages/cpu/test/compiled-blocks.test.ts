@@ -73,7 +73,7 @@ describe("loops inside one compiled block", () => {
   });
 });
 
-describe("blocks that go on past a jump, a forward Jcc or a data-segment load", () => {
+describe("blocks that go on past a jump, a forward Jcc, a data-segment load, POPF or STI", () => {
   const blockAt = (r: Run, label: string) => r.machine.cpu.blocks.lookup(r.sym(label));
   const mnemonics = (b: { insns: { def: { mnemonic: string | object } }[] }) =>
     b.insns.map((i) => i.def.mnemonic).join(" ");
@@ -112,6 +112,26 @@ describe("blocks that go on past a jump, a forward Jcc or a data-segment load", 
     // Ticks land after the JNZ too (inside the block's second half), not only at block ends.
     const store = r.sym("blocks_side_exit.loop") + 7;
     expect(r.words(r.sym("TICK_EIP"), 8).some((eip) => eip > store && eip < r.sym("blocks_side_exit.odd"))).toBe(true);
+  });
+
+  it("go on after a POPF that leaves IF and TF clear, leave after one that sets IF, and end after STI's shadow", () => {
+    const r = new Run(program("blocks.asm"), "blocks_popf_sti");
+    expect(r.stop).toEqual({ kind: "halt" });
+    const names = (label: string) =>
+      blockAt(r, label)
+        .insns.map((i) => (typeof i.def.mnemonic === "string" ? i.def.mnemonic : i.def.mnemonic.d))
+        .join(" ");
+    expect(names("blocks_popf_sti.loop")).toBe("cli add push popfd add push popfd add cli add sti add");
+    expect(names("blocks_popf_sti.open")).toBe("add cli add sti add");
+    expect(blockAt(r, "blocks_popf_sti.loop").compiled).not.toBeNull();
+    expect(r.u32(r.sym("TICKS"))).toBe(8);
+    const allowed = ["open", "open_cli", "after", "jb", "loop"].map((l) => r.sym(`blocks_popf_sti.${l}`));
+    const eips = r.words(r.sym("TICK_EIP"), 8);
+    for (const eip of eips) expect(allowed).toContain(eip);
+    // The tick pending when the second POPFD sets IF is taken right after it.
+    expect(eips).toContain(r.sym("blocks_popf_sti.open"));
+    expect(r.regs.esi).toBe(3 * r.regs.ebx);
+    expect(r.regs.edi).toBe(r.regs.ebx);
   });
 
   it("go on after MOV DS and MOV ES, and report a #GP from one of them at that instruction", () => {

@@ -241,6 +241,23 @@ export function popf(bits: number): Handler {
   };
 }
 
+/**
+ * POPF inside a block (OpcodeDef.inBlock): it leaves the block after itself when it set TF (single-step
+ * from the next instruction on) or set IF (an interrupt may be pending: the run loop takes it before
+ * the next instruction, as POPF has no shadow). Otherwise the block goes on.
+ */
+export function popfInBlock(bits: number): Handler {
+  const pop = popf(bits);
+  return (c, i) => {
+    const before = c.fl;
+    pop(c, i);
+    if (c.fl & TF || (c.fl & IF && !(before & IF))) {
+      c.eip = (c.blockEip + i.offset + i.len) | 0;
+      c.leftBlock = true;
+    }
+  };
+}
+
 export function writeFlagsFromStack(c: Cpu, value: number, bits: number): void {
   const old = c.getEflags();
   let changeable = ARITH_FLAGS | TF | DF | NT | (bits === 32 ? AC | ID : 0);

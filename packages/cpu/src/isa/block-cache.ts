@@ -2,8 +2,10 @@
 // instructions that ends at a control transfer (or anything marked endsBlock), at a page boundary or
 // after MAX_BLOCK instructions; a JMP whose target is in the same page does not end it (the block goes
 // on at the target), nor does a Jcc that branches forward (the block goes on after it; taken, it leaves
-// the block there: a side exit). Writes to a page that holds decoded code drop that page's blocks
-// (self-modifying code stays correct); the TLB_CODE flag routes such writes to the slow path.
+// the block there: a side exit), nor does POPF (it leaves the block after itself when it sets TF or IF);
+// STI's block ends after the instruction its shadow covers. Writes to a page that holds decoded code
+// drop that page's blocks (self-modifying code stays correct); the TLB_CODE flag routes such writes to
+// the slow path.
 
 import type { Cpu } from "../cpu/cpu.js";
 import { RESTART } from "../cpu/fault.js";
@@ -50,6 +52,33 @@ export function isDirectJump(insn: Insn): boolean {
 export function tableHandler(insn: Insn): Handler {
   const exec = insn.def.exec;
   return typeof exec === "function" ? exec : insn.opsize === 16 ? exec.w : exec.d;
+}
+
+/** The handler the form runs with when it is not the last of its block (OpcodeDef.inBlock), or null. */
+export function inBlockHandler(insn: Insn): Handler | null {
+  const h = insn.def.inBlock;
+  if (h === undefined) return null;
+  return typeof h === "function" ? h : insn.opsize === 16 ? h.w : h.d;
+}
+
+/** Wrappers that end an STI shadow after the handler they wrap, one per handler (blocks share them). */
+const shadowEnders = new Map<Handler, Handler>();
+
+/**
+ * The covered instruction's handler: when it completes, the shadow has held for its one instruction
+ * and ends, unless the instruction set a MOV SS shadow of its own. One that faults or exits keeps it
+ * (a VM exit saves it as blocking by STI, as on hardware).
+ */
+function endingShadow(h: Handler): Handler {
+  let wrapped = shadowEnders.get(h);
+  if (wrapped === undefined) {
+    wrapped = (c, i) => {
+      h(c, i);
+      if (!c.movSsShadow) c.interruptShadow = false;
+    };
+    shadowEnders.set(h, wrapped);
+  }
+  return wrapped;
 }
 
 /**
@@ -154,6 +183,8 @@ export class BlockCache {
     // A JMP to a place in the same page is followed: the block goes on at its target (one block, not two
     // chained), unless the target was decoded into it already (a loop: the block would unroll it).
     const pageStart = -(phys & 0xfff);
+    // STI's shadow covers the next instruction, which then ends the block (OpcodeDef.shadow).
+    let shadowed = false;
     for (;;) {
       const start = offset;
       // Bytes inside the block's page come straight from RAM; an instruction that runs past the page
@@ -167,6 +198,7 @@ export class BlockCache {
       insns.push(insn);
       cost += insn.cost;
       offset += insn.len;
+      if (shadowed) break;
       if (offset >= pageEnd || insns.length >= MAX_BLOCK) break;
       if (isDirectJump(insn) && inRam) {
         const target = offset + insn.imm;
@@ -177,6 +209,7 @@ export class BlockCache {
       if (insn.def.condition !== undefined) {
         if (!continuesBlock(insn)) break;
       } else if (insn.def.endsBlock || insn.def.endsBlockIf?.(insn)) break;
+      if (insn.def.shadow && insn.exec === tableHandler(insn)) shadowed = true;
       // A REP string instruction adds cycles per iteration, without bound: it ends its block.
       if (insn.rep !== REP_NONE && insn.def.cost === "stringIteration") break;
       // An instruction that may run past the page end starts a block of its own (never cached).
@@ -184,10 +217,15 @@ export class BlockCache {
     }
     // A Jcc the block went on after leaves it when taken: it gets the handler that can (the last
     // instruction keeps the table's, which sets EIP as the run loop expects of a block's end).
-    for (let k = 0; k < insns.length - 1; k++) {
-      const condition = insns[k]!.def.condition;
-      if (condition !== undefined) insns[k]!.exec = sideExitJcc(condition);
+    // So does an instruction with a handler of its own for inside a block (POPF).
+    const last = insns.length - 1;
+    for (let k = 0; k < last; k++) {
+      const insn = insns[k]!;
+      const condition = insn.def.condition;
+      if (condition !== undefined) insn.exec = sideExitJcc(condition);
+      else if (insn.exec === tableHandler(insn)) insn.exec = inBlockHandler(insn) ?? insn.exec;
     }
+    if (shadowed && last > 0 && insns[last - 1]!.def.shadow) insns[last]!.exec = endingShadow(insns[last]!.exec);
     const costBefore = new Float64Array(insns.length + 1);
     let acc = 0;
     for (let k = 0; k < insns.length; k++) {

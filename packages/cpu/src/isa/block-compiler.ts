@@ -12,7 +12,7 @@ import type { Cpu } from "../cpu/cpu.js";
 import { RESTART } from "../cpu/fault.js";
 import { sideExitJcc } from "../exec/control.js";
 import { conditionCode, INLINE_HELPERS } from "../exec/inline.js";
-import { type Block, isDirectJump, tableHandler } from "./block-cache.js";
+import { type Block, inBlockHandler, isDirectJump, tableHandler } from "./block-cache.js";
 import type { Insn } from "./insn.js";
 import type { Handler, InlineCode } from "./types.js";
 
@@ -120,6 +120,11 @@ function blockSource(block: Block): string {
       // runs still raises the restart signal (self-modifying code, block-cache.ts).
       body.push(`{ const i = b.insns[${k}]; i.exec(c, i); } // h${handlerId(insn.exec)}`);
       mayBeStale = true;
+      if (k < last && insn.exec === inBlockHandler(insn)) {
+        // It may leave the block after itself (POPF that set TF or IF): counted, EIP at the next one.
+        const exit = `c.leftBlock = false; c.cycles += ${block.costBefore[k + 1]}; c.instret += ${k + 1};`;
+        body.push(`if (c.leftBlock) { ${exit} c.eip = (s + ${insn.offset + insn.len}) | 0; return; }`);
+      }
     }
   }
   if (countAtEnd) body.push(`c.cycles += ${block.cost}; c.instret += ${n};`);

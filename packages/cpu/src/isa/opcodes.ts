@@ -102,6 +102,7 @@ import {
   popa,
   popE,
   popf,
+  popfInBlock,
   popSreg,
   popZ,
   pusha,
@@ -172,7 +173,7 @@ const rows: OpcodeDef[] = [];
 type Extra = Partial<
   Pick<
     OpcodeDef,
-    "ext" | "mod" | "modrm" | "mandatoryPrefix" | "rep" | "endsBlock" | "endsBlockIf" | "condition" | "asmRank" | "decodeOnly" | "objdump" | "inline" | "rvMw"
+    "ext" | "mod" | "modrm" | "mandatoryPrefix" | "rep" | "endsBlock" | "endsBlockIf" | "condition" | "shadow" | "inBlock" | "asmRank" | "decodeOnly" | "objdump" | "inline" | "rvMw"
   >
 >;
 
@@ -261,7 +262,10 @@ row({ w: "cbw", d: "cwde" }, 0x98, [], { w: cbw, d: cwde }, "simple");
 row({ w: "cwd", d: "cdq" }, 0x99, [], { w: cwd, d: cdq }, "simple");
 row("call", 0x9a, ops("Ap"), sized(callFarPtr), "branch", END);
 row({ w: "pushfw", d: "pushfd" }, 0x9c, [], sized(pushf), "stack", { objdump: { name: { w: "pushfw", d: "pushf" } } });
-row({ w: "popfw", d: "popfd" }, 0x9d, [], sized(popf), "stack", { ...END, objdump: { name: { w: "popfw", d: "popf" } } });
+row({ w: "popfw", d: "popfd" }, 0x9d, [], sized(popf), "stack", {
+  inBlock: sized(popfInBlock),
+  objdump: { name: { w: "popfw", d: "popf" } },
+});
 row("sahf", 0x9e, [], sahf, "simple");
 row("lahf", 0x9f, [], lahf, "simple");
 
@@ -352,7 +356,7 @@ row("idiv", 0xf7, ops("Ev"), sized(idivE), "divide", { ext: 7 });
 row("clc", 0xf8, [], clc, "simple");
 row("stc", 0xf9, [], stc, "simple");
 row("cli", 0xfa, [], cli, "simple");
-row("sti", 0xfb, [], sti, "simple", END);
+row("sti", 0xfb, [], sti, "simple", { shadow: true });
 row("cld", 0xfc, [], cld, "simple");
 row("std", 0xfd, [], std, "simple");
 row("inc", 0xfe, ops("Eb"), incDecE(1, 8), "simple", { ext: 0, ...HLE, inline: inlineIncDecE(1, 8) });

@@ -140,6 +140,18 @@ export interface OpcodeDef {
    */
   condition?: number;
   /**
+   * Sets a one-instruction interrupt shadow (STI): its block goes on to the next instruction, which the
+   * shadow covers, and ends after it (no interrupt is taken inside a block, as none may be inside the
+   * shadow). The covered instruction's handler ends the shadow when it completes (block-cache.ts).
+   */
+  shadow?: boolean;
+  /**
+   * The handler the form runs with when it is not the last of its block, instead of exec: it may leave
+   * the block after itself (cpu.leftBlock, EIP at the next instruction), as a taken Jcc does. POPF goes
+   * on in its block unless it set TF or IF, whose effects the run loop must see at once.
+   */
+  inBlock?: Handler | SizedHandler;
+  /**
    * Assembler preference when several forms match the same operands: lower wins; ties go to the
    * shorter encoding, then to table order (mirrors what NASM picks).
    */

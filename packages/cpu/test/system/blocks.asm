@@ -208,3 +208,36 @@ blocks_side_exit:
 .done:
     cli
     DONE
+
+; POPF does not end its block unless it sets TF or IF, and STI's block ends after the one instruction
+; its shadow covers. The loop is three blocks: .loop up to the covered ADD (its second POPFD sets IF, so
+; every iteration leaves it there, at .open), .open up to the same ADD, and .after. Ticks are taken only
+; where IF is set and no shadow holds: at .open, .open_cli, .after, .jb or .loop, never at .covered.
+blocks_popf_sti:
+    START
+    TIMER_TICKS 8, 3
+    xor ebx, ebx
+    xor esi, esi
+    xor edi, edi
+.loop:
+    cli
+    add ebx, 1
+    push dword 0x2
+    popfd                       ; IF stays clear: the block goes on
+    add esi, 1
+    push dword 0x202
+    popfd                       ; sets IF: a side exit, a pending tick is taken right after it
+.open:
+    add esi, 1
+.open_cli:
+    cli
+    add edi, 1
+    sti
+.covered:
+    add esi, 1                  ; in STI's shadow: the block ends after it
+.after:
+    cmp dword [TICKS], 8
+.jb:
+    jb .loop
+    cli
+    DONE
