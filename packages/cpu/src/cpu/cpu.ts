@@ -1352,9 +1352,10 @@ export class Cpu implements LazyFlagState {
    * An STI shadow holds back interrupts only at the boundary right after STI. In root operation, with
    * nothing pending and no event due there (mayChain checked both; in root operation no preemption
    * timer runs), it holds back nothing: it ends here and the burst goes on (an STI that ends its
-   * block at a page's end; elsewhere STI's block ends after the covered instruction, whose handler ends
-   * the shadow: block-cache.ts). A MOV SS shadow (it also blocks VM entry) and any shadow in VMX non-root operation (VM exits
-   * save it, interrupt-window exiting reads it) stay, for run()'s one-instruction careful step.
+   * block at a page's end; elsewhere STI's block ends after the covered instruction, whose handler
+   * ends the shadow: block-cache.ts). A MOV SS shadow (it also blocks VM entry) and any shadow in VMX
+   * non-root operation (VM exits save it, interrupt-window exiting reads it) stay, for run()'s
+   * one-instruction careful step.
    */
   private shadowHoldsNothing(): boolean {
     if (this.movSsShadow || this.vmx?.nonRoot) return false;

@@ -185,6 +185,7 @@ export class BlockCache {
     const pageStart = -(phys & 0xfff);
     // STI's shadow covers the next instruction, which then ends the block (OpcodeDef.shadow).
     let shadowed = false;
+    let covered = -1;
     for (;;) {
       const start = offset;
       // Bytes inside the block's page come straight from RAM; an instruction that runs past the page
@@ -198,7 +199,10 @@ export class BlockCache {
       insns.push(insn);
       cost += insn.cost;
       offset += insn.len;
-      if (shadowed) break;
+      if (shadowed) {
+        covered = insns.length - 1;
+        break;
+      }
       if (offset >= pageEnd || insns.length >= MAX_BLOCK) break;
       if (isDirectJump(insn) && inRam) {
         const target = offset + insn.imm;
@@ -225,7 +229,7 @@ export class BlockCache {
       if (condition !== undefined) insn.exec = sideExitJcc(condition);
       else if (insn.exec === tableHandler(insn)) insn.exec = inBlockHandler(insn) ?? insn.exec;
     }
-    if (shadowed && last > 0 && insns[last - 1]!.def.shadow) insns[last]!.exec = endingShadow(insns[last]!.exec);
+    if (covered >= 0) insns[covered]!.exec = endingShadow(insns[covered]!.exec);
     const costBefore = new Float64Array(insns.length + 1);
     let acc = 0;
     for (let k = 0; k < insns.length; k++) {
