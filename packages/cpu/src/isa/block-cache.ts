@@ -9,11 +9,10 @@
 
 import type { Cpu } from "../cpu/cpu.js";
 import { RESTART } from "../cpu/fault.js";
-import { sideExitJcc } from "../exec/control.js";
 import type { CompiledBlock } from "./block-compiler.js";
 import { decode } from "./decoder.js";
 import { type Insn, REP_NONE } from "./insn.js";
-import type { Handler } from "./types.js";
+import type { Handler, SizedHandler } from "./types.js";
 
 const restartStale: Handler = () => {
   throw RESTART;
@@ -48,17 +47,20 @@ export function isDirectJump(insn: Insn): boolean {
   return insn.def.mnemonic === "jmp" && (op === "Jb" || op === "Jz") && insn.opsize === 32;
 }
 
+/** The handler of a table entry for the instruction's operand size. */
+function forSize(h: Handler | SizedHandler, insn: Insn): Handler {
+  return typeof h === "function" ? h : insn.opsize === 16 ? h.w : h.d;
+}
+
 /** The handler the opcode table gives the instruction (a misplaced LOCK prefix gets #UD's instead). */
 export function tableHandler(insn: Insn): Handler {
-  const exec = insn.def.exec;
-  return typeof exec === "function" ? exec : insn.opsize === 16 ? exec.w : exec.d;
+  return forSize(insn.def.exec, insn);
 }
 
 /** The handler the form runs with when it is not the last of its block (OpcodeDef.inBlock), or null. */
 export function inBlockHandler(insn: Insn): Handler | null {
   const h = insn.def.inBlock;
-  if (h === undefined) return null;
-  return typeof h === "function" ? h : insn.opsize === 16 ? h.w : h.d;
+  return h === undefined ? null : forSize(h, insn);
 }
 
 /** Wrappers that end an STI shadow after the handler they wrap, one per handler (blocks share them). */
@@ -219,15 +221,13 @@ export class BlockCache {
       // An instruction that may run past the page end starts a block of its own (never cached).
       if (offset + 15 > pageEnd) break;
     }
-    // A Jcc the block went on after leaves it when taken: it gets the handler that can (the last
-    // instruction keeps the table's, which sets EIP as the run loop expects of a block's end).
-    // So does an instruction with a handler of its own for inside a block (POPF).
+    // An instruction the block went on after runs with its handler for inside a block where it has one
+    // (OpcodeDef.inBlock: a Jcc, which leaves the block when taken; POPF): the last instruction keeps
+    // the table's, which sets EIP as the run loop expects of a block's end.
     const last = insns.length - 1;
     for (let k = 0; k < last; k++) {
       const insn = insns[k]!;
-      const condition = insn.def.condition;
-      if (condition !== undefined) insn.exec = sideExitJcc(condition);
-      else if (insn.exec === tableHandler(insn)) insn.exec = inBlockHandler(insn) ?? insn.exec;
+      if (insn.exec === tableHandler(insn)) insn.exec = inBlockHandler(insn) ?? insn.exec;
     }
     if (covered >= 0) insns[covered]!.exec = endingShadow(insns[covered]!.exec);
     const costBefore = new Float64Array(insns.length + 1);

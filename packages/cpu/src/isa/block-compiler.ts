@@ -10,7 +10,6 @@
 
 import type { Cpu } from "../cpu/cpu.js";
 import { RESTART } from "../cpu/fault.js";
-import { sideExitJcc } from "../exec/control.js";
 import { conditionCode, INLINE_HELPERS } from "../exec/inline.js";
 import { type Block, inBlockHandler, isDirectJump, tableHandler } from "./block-cache.js";
 import type { Insn } from "./insn.js";
@@ -53,7 +52,7 @@ export function inlineCode(i: Insn): InlineCode | null {
 function sideExitCode(block: Block, k: number): InlineCode | null {
   const i = block.insns[k]!;
   const cc = i.def.condition;
-  if (cc === undefined || i.exec !== sideExitJcc(cc)) return null;
+  if (cc === undefined || i.exec !== inBlockHandler(i)) return null;
   const target = i.offset + i.len + i.imm;
   const exit = `c.cycles += ${block.costBefore[k + 1]}; c.instret += ${k + 1}; c.eip = (s + ${target}) | 0; return;`;
   return { code: `if (${conditionCode(cc)}) { ${exit} }`, mayFault: false, writes: false };

@@ -49,6 +49,7 @@ import {
   loop,
   ret,
   retFar,
+  sideExitJcc,
 } from "../exec/control.js";
 import {
   inlineAluAccImm,
@@ -229,7 +230,7 @@ row("push", 0x6a, ops("Ibs"), sized(pushImm), "stack", { ...PUSHW, inline: inlin
 row("imul", 0x6b, ops("Gv,Ev,Ibs"), sized(imulGEI), "multiply");
 
 // ---- 70-7F: Jcc rel8 ----
-for (const [n, cc] of CC_NAMES.entries()) row(`j${cc}`, 0x70 + n, ops("Jb"), sized((b) => jcc(n, b)), "branch", { condition: n, ...NEAR, inline: inlineJcc(n) });
+for (const [n, cc] of CC_NAMES.entries()) row(`j${cc}`, 0x70 + n, ops("Jb"), sized((b) => jcc(n, b)), "branch", { condition: n, inBlock: sideExitJcc(n), ...NEAR, inline: inlineJcc(n) });
 
 // ---- 80-8F ----
 ALU_NAMES.forEach((name, op) => {
@@ -392,7 +393,7 @@ row("rdmsr", 0x0f32, [], rdmsr, "system", END);
 row("sysenter", 0x0f34, [], sysenter, "fastSystemCall", END);
 row("sysexit", 0x0f35, [], sysexit, "fastSystemCall", END);
 for (const [n, cc] of CC_NAMES.entries()) row(`cmov${cc}`, 0x0f40 + n, ops("Gv,Ev"), sized((b) => cmovcc(n, b)), "simple", { inline: inlineCmovcc(n) });
-for (const [n, cc] of CC_NAMES.entries()) row(`j${cc}`, 0x0f80 + n, ops("Jz"), sized((b) => jcc(n, b)), "branch", { condition: n, ...NEAR, inline: inlineJcc(n) });
+for (const [n, cc] of CC_NAMES.entries()) row(`j${cc}`, 0x0f80 + n, ops("Jz"), sized((b) => jcc(n, b)), "branch", { condition: n, inBlock: sideExitJcc(n), ...NEAR, inline: inlineJcc(n) });
 for (const [n, cc] of CC_NAMES.entries()) row(`set${cc}`, 0x0f90 + n, ops("Eb"), setcc(n), "simple", { inline: inlineSetcc(n) });
 row("push", 0x0fa0, ops("FS"), sized((b) => pushSreg(4, b)), "stack", PUSHW);
 row("pop", 0x0fa1, ops("FS"), sized((b) => popSreg(4, b)), "stack", POPW);

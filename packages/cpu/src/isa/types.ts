@@ -147,8 +147,9 @@ export interface OpcodeDef {
   shadow?: boolean;
   /**
    * The handler the form runs with when it is not the last of its block, instead of exec: it may leave
-   * the block after itself (cpu.leftBlock, EIP at the next instruction), as a taken Jcc does. POPF goes
-   * on in its block unless it set TF or IF, whose effects the run loop must see at once.
+   * the block after itself (cpu.leftBlock, EIP where it goes on). A forward Jcc leaves it when taken
+   * (sideExitJcc); POPF goes on in its block unless it set TF or IF, whose effects the run loop must see
+   * at once.
    */
   inBlock?: Handler | SizedHandler;
   /**
