@@ -79,7 +79,6 @@ describe("exceptions", () => {
     expect(frameOf(log[1]!, false).eip).toBe(r.sym("ud_opcodes.bad"));
   });
 
-  // Known bug: the decoder accepts LOCK on any instruction (lead: decoder.ts). Drop `.fails` once fixed.
   it("#UD for LOCK on an instruction that cannot be locked, not for LOCK ADD to memory", () => {
     const r = exceptions("ud_lock");
     expect(r.stop).toEqual({ kind: "halt" });
@@ -563,14 +562,12 @@ describe("self-modifying code", () => {
     expect(r.words(SCRATCH, 3)).toEqual([1, 2, 11]);
   });
 
-  // Known bug: a store into the running decoded block is not seen (lead: cpu.ts/block-cache). Drop `.fails` once fixed.
   it("a loop rewriting its own ADD immediate every iteration", () => {
     const r = new Run(program("smc.asm"), "smc_loop");
     expect(r.stop).toEqual({ kind: "halt" });
     expect(r.regs.eax).toBe(1 + 2 + 3 + 4 + 5);
   });
 
-  // Known bug: a store into the running decoded block is not seen (lead: cpu.ts/block-cache). Drop `.fails` once fixed.
   it("a store into the next instructions of the same straight-line run takes effect", () => {
     const r = new Run(program("smc.asm"), "smc_next");
     expect(r.stop).toEqual({ kind: "halt" });
@@ -655,7 +652,6 @@ describe("interrupts", () => {
     expect(r.machine.cpu.cycles).toBeLessThan(6 * period);
   });
 
-  // Known bug: Cpu.burst() keeps a stale deadline after the guest programs the PIT. Drop `.fails` once fixed.
   it("STI: a pending IRQ is taken only after the next instruction", () => {
     const r = ints("int_sti_shadow");
     expect(r.stop).toEqual({ kind: "halt" });
@@ -665,7 +661,6 @@ describe("interrupts", () => {
     expect(r.regs.ebx).toBe(2);
   });
 
-  // Known bug: Cpu.burst() keeps a stale deadline after the guest programs the PIT. Drop `.fails` once fixed.
   it("POPF setting IF has no shadow: the pending IRQ is taken right after it", () => {
     const r = ints("int_popf_no_shadow");
     expect(r.stop).toEqual({ kind: "halt" });
@@ -681,7 +676,6 @@ describe("interrupts", () => {
     expect(r.u32(TICK_EIP)).toBe(r.sym("int_sti_hlt.after_hlt"));
   });
 
-  // Known bug: Cpu.burst() keeps a stale deadline after the guest programs the PIT. Drop `.fails` once fixed.
   it("an IRQ at ring 3 switches to the TSS stack and pushes ring 3's SS:ESP", () => {
     const r = ints("int_ring3");
     expect(r.stop).toEqual({ kind: "halt" });
