@@ -251,14 +251,24 @@ export class Vmx implements VmxHooks {
   private access: VmcsAccess | null = null;
 
   get vmcs(): VmcsAccess {
+    const access = this.access;
+    return access !== null && access.base === this.currentVmcs ? access : this.accessCurrent();
+  }
+
+  /** The access object of a newly current VMCS (apart from the getter, which every exit and entry calls). */
+  private accessCurrent(): VmcsAccess {
     if (this.currentVmcs === INVALID_POINTER) throw new Error("no current VMCS");
-    if (this.access === null || this.access.base !== this.currentVmcs)
-      this.access = new VmcsAccess(this.cpu.mem, this.currentVmcs);
+    this.access = new VmcsAccess(this.cpu.mem, this.currentVmcs);
     return this.access;
   }
 
   read(encoding: number): number {
     return this.vmcs.read(encoding);
+  }
+
+  /** Whether any bit of `mask` is set in a field of the current VMCS (no number crosses the call: see VmcsAccess.test). */
+  test(encoding: number, mask: number): boolean {
+    return this.vmcs.test(encoding, mask);
   }
 
   write(encoding: number, value: number): void {
@@ -399,13 +409,18 @@ export class Vmx implements VmxHooks {
     // Guest state is loaded first, then the VM-entry MSR-load list (SDM Vol. 3C, 27.3.2 and 27.4): an MSR in
     // the list overrides the guest-state field (IA32_SYSENTER_*).
     this.loadGuestState(v);
-    const msrFailure = this.loadMsrList(v, W_VM_ENTRY_MSR_LOAD_ADDR, W_VM_ENTRY_MSR_LOAD_COUNT);
+    const msrFailure =
+      v.words[W_VM_ENTRY_MSR_LOAD_COUNT] === 0
+        ? 0
+        : this.loadMsrList(v, W_VM_ENTRY_MSR_LOAD_ADDR, W_VM_ENTRY_MSR_LOAD_COUNT);
     if (msrFailure !== 0) {
       this.entryFailure(EXIT_REASON.MSR_LOAD_FAIL, msrFailure);
       return this.succeed();
     }
     v.launched = true;
-    this.injectEvent(v);
+    // (Most entries inject nothing: the delivery is called for only when there is an event.)
+    const injected = v.words[W_VM_ENTRY_INTR_INFO_FIELD]!;
+    if (injected & INTR_INFO_VALID_MASK) this.injectEvent(v, injected);
     // Delivering the injected event can exit (EPT violation, triple fault) before any instruction.
     this.deferApiStop();
     return this.succeed();
@@ -471,6 +486,10 @@ export class Vmx implements VmxHooks {
     this.guestAsid = this.proc2 & SECONDARY_EXEC_ENABLE_VPID ? this.asidFor(w[W_VIRTUAL_PROCESSOR_ID]! & 0xffff) : 0;
     // The EPT PML4 address is in the pointer's low word (physical memory is below 4 GiB).
     this.guestEpt = this.proc2 & SECONDARY_EXEC_ENABLE_EPT ? this.ept.load(w[W_EPT_POINTER]!) : null;
+    // Conditions that must be examined at every instruction boundary while the guest runs.
+    this.pollWhileGuest =
+      (this.proc & CPU_BASED_INTR_WINDOW_EXITING) !== 0 ||
+      (this.pin & (PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING)) !== 0;
   }
 
   /** The VMCS whose controls loadControls() cached (null: none, or they must be loaded again). */
@@ -478,6 +497,7 @@ export class Vmx implements VmxHooks {
   private guestTscOffset = 0;
   private guestAsid = 0;
   private guestEpt: Ept | null = null;
+  private pollWhileGuest = false;
 
   /**
    * Loads the guest-state area into the processor (Intel SDM Vol. 3C, 27.3.2). Entries and exits
@@ -510,22 +530,23 @@ export class Vmx implements VmxHooks {
     if (!(this.proc2 & SECONDARY_EXEC_ENABLE_VPID)) cpu.tlb.flushAsid(0, false);
     cpu.walker.ept = this.guestEpt;
     // (setCpl above recomputed the access masks if the CPL changed: nothing else they depend on did.)
-    // The preemption timer counts down every 2^rate TSC cycles; value 0 exits before any instruction.
-    if (this.pin & PIN_BASED_VMX_PREEMPTION_TIMER) {
-      const value = w[W_VMX_PREEMPTION_TIMER_VALUE]!;
-      const unit = PREEMPTION_TIMER_UNIT;
-      cpu.armTimerDeadline(value === 0 ? cpu.cycles : (Math.floor(cpu.cycles / unit) + value) * unit);
-    } else cpu.timerDeadline = Number.POSITIVE_INFINITY;
-    // Conditions that must be examined at every instruction boundary while the guest runs.
-    cpu.vmxPollEvents =
-      (this.proc & CPU_BASED_INTR_WINDOW_EXITING) !== 0 ||
-      (this.pin & (PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING)) !== 0;
+    if (this.pin & PIN_BASED_VMX_PREEMPTION_TIMER) this.armPreemptionTimer(w[W_VMX_PREEMPTION_TIMER_VALUE]!);
+    else cpu.timerDeadline = Number.POSITIVE_INFINITY;
+    cpu.vmxPollEvents = this.pollWhileGuest;
+  }
+
+  /**
+   * The VMX-preemption timer counts down every 2^rate TSC cycles from `value` (SDM Vol. 3C, 25.5.1);
+   * 0 exits before any instruction.
+   */
+  private armPreemptionTimer(value: number): void {
+    const cpu = this.cpu;
+    const unit = PREEMPTION_TIMER_UNIT;
+    cpu.armTimerDeadline(value === 0 ? cpu.cycles : (Math.floor(cpu.cycles / unit) + value) * unit);
   }
 
   /** Event injection from VM_ENTRY_INTR_INFO_FIELD (Intel SDM Vol. 3C, 27.6). */
-  private injectEvent(v: VmcsAccess): void {
-    const info = v.read(VMCS.VM_ENTRY_INTR_INFO_FIELD);
-    if (!(info & INTR_INFO_VALID_MASK)) return;
+  private injectEvent(v: VmcsAccess, info: number): void {
     const cpu = this.cpu;
     const vector = info & 0xff;
     const type = (info >>> 8) & 7;
@@ -720,20 +741,20 @@ export class Vmx implements VmxHooks {
     w[W_VM_ENTRY_INTR_INFO_FIELD] = w[W_VM_ENTRY_INTR_INFO_FIELD]! & ~INTR_INFO_VALID_MASK;
 
     // A VM-entry failure saves no guest state and does not use the VM-exit MSR-store area (SDM Vol. 3C, 27.8).
+    // (The MSR lists are called for only when they have entries, the rare cases apart: every exit passes
+    // here, and V8 inlines a small path whole.)
     if (saveGuest) {
       this.saveGuestState(v, rip);
-      this.storeMsrList(v);
+      if (w[W_VM_EXIT_MSR_STORE_COUNT] !== 0) this.storeMsrList(v);
     }
     this.loadHostState(v);
     v.verified = verified;
-    this.loadMsrList(v, W_VM_EXIT_MSR_LOAD_ADDR, W_VM_EXIT_MSR_LOAD_COUNT);
+    if (w[W_VM_EXIT_MSR_LOAD_COUNT] !== 0) this.loadMsrList(v, W_VM_EXIT_MSR_LOAD_ADDR, W_VM_EXIT_MSR_LOAD_COUNT);
     cpu.cycles += cpu.cost.vmx.vmExit;
     this.exitCount++;
     const basic = reason & 0xffff;
     this.exitCounts.add(basic);
-    if (basic === EXIT_REASON.EXTERNAL_INTERRUPT && this.exitControls & VM_EXIT_ACK_INTR_ON_EXIT && cpu.pic) {
-      w[W_VM_EXIT_INTR_INFO] = (cpu.pic.acknowledge() & 0xff) | INTR_INFO_VALID_MASK;
-    }
+    if (basic === EXIT_REASON.EXTERNAL_INTERRUPT) this.acknowledgeOnExit(w);
     if (this.onExit) this.onExit(this.exitInfo());
     if (this.exitToCaller) {
       // One request object serves every exit (Cpu.run() returns a copy): an exit the fastpath handles
@@ -742,6 +763,14 @@ export class Vmx implements VmxHooks {
       stop.reason = reason;
       stop.qualification = qualification;
       cpu.stopRequest = stop;
+    }
+  }
+
+  /** "Acknowledge interrupt on exit": the vector goes into the exit's interruption information. */
+  private acknowledgeOnExit(w: Uint32Array): void {
+    const pic = this.cpu.pic;
+    if (this.exitControls & VM_EXIT_ACK_INTR_ON_EXIT && pic) {
+      w[W_VM_EXIT_INTR_INFO] = (pic.acknowledge() & 0xff) | INTR_INFO_VALID_MASK;
     }
   }
 
@@ -784,10 +813,15 @@ export class Vmx implements VmxHooks {
     w[W_GUEST_INTERRUPTIBILITY_INFO] = intr;
     w[W_GUEST_ACTIVITY_STATE] = cpu.halted ? GUEST_ACTIVITY_HLT : GUEST_ACTIVITY_ACTIVE;
     if (this.exitControls & VM_EXIT_SAVE_VMX_PREEMPTION_TIMER && this.pin & PIN_BASED_VMX_PREEMPTION_TIMER) {
-      const unit = PREEMPTION_TIMER_UNIT;
-      const left = Math.max(0, Math.floor(cpu.timerDeadline / unit) - Math.floor(cpu.cycles / unit));
-      w[W_VMX_PREEMPTION_TIMER_VALUE] = left;
+      this.savePreemptionTimer(w);
     }
+  }
+
+  /** "Save VMX-preemption timer value": the ticks left until it would have fired. */
+  private savePreemptionTimer(w: Uint32Array): void {
+    const cpu = this.cpu;
+    const unit = PREEMPTION_TIMER_UNIT;
+    w[W_VMX_PREEMPTION_TIMER_VALUE] = Math.max(0, Math.floor(cpu.timerDeadline / unit) - Math.floor(cpu.cycles / unit));
   }
 
   private loadHostState(v: VmcsAccess): void {
@@ -919,9 +953,15 @@ export class Vmx implements VmxHooks {
    * host-owned TS): the caller then does nothing more.
    */
   intercept(reason: number, insn: Insn, a: number, b: number): boolean {
+    // CPUID exits unconditionally (SDM Vol. 3C, 26.1.2), without the switch: it is the most frequent exit,
+    // and V8 inlines this path whole into the instruction.
+    if (reason === EXIT_REASON.CPUID) return this.exitFromInstruction(reason, insn);
+    return this.interceptByControls(reason, insn, a, b);
+  }
+
+  /** intercept() for every reason but CPUID: the VM-execution controls decide. */
+  private interceptByControls(reason: number, insn: Insn, a: number, b: number): boolean {
     switch (reason) {
-      case EXIT_REASON.CPUID:
-        return this.exitFromInstruction(reason, insn);
       case EXIT_REASON.HLT:
         return this.proc & CPU_BASED_HLT_EXITING ? this.exitFromInstruction(reason, insn) : false;
       case EXIT_REASON.INVLPG:
