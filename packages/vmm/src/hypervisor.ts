@@ -13,6 +13,7 @@ import {
   VMCS,
   VMCS_REVISION_ID,
   type VmExitInfo,
+  type VmxResult,
 } from "@vmxlab/cpu";
 import { VmDevices } from "./devices/vm-devices.js";
 import { type ExitAction, type ExitContext, ReusableExitContext } from "./exits/context.js";
@@ -467,16 +468,19 @@ export class Hypervisor {
       vmx.write(VMCS.VMX_PREEMPTION_TIMER_VALUE, Math.max(0, Math.ceil((until - cpu.cycles) / unit)));
       const beforeEntry = cpu.cycles;
       const r = vm.launched ? vmx.resume() : vmx.launch();
-      if (!r.ok) {
-        this.finish(vm, {
-          kind: "error",
-          diagnostic: `VM entry failed: VM-instruction error ${r.invalid ? "(VMfailInvalid)" : r.error}`,
-        });
-        return -1;
-      }
+      if (!r.ok) return this.entryFailed(vm, r);
       vm.launched = true;
       return cpu.cycles - beforeEntry;
     }
+  }
+
+  /** A VMLAUNCH/VMRESUME that failed (VMfailInvalid, VMfailValid): the VM stops with the error. Returns -1. */
+  private entryFailed(vm: Vm, r: Exclude<VmxResult, { ok: true }>): number {
+    this.finish(vm, {
+      kind: "error",
+      diagnostic: `VM entry failed: VM-instruction error ${r.invalid ? "(VMfailInvalid)" : r.error}`,
+    });
+    return -1;
   }
 
   /** Injects the VM's pending virtual interrupt, or asks for an interrupt-window exit. */

@@ -72,6 +72,15 @@ export class VmcsAccess {
     return (this.words[this.wordOf(encoding)]! & FIELD_MASK[encoding]!) >>> 0;
   }
 
+  /**
+   * Whether any of `mask`'s bits is set in a field. A control word with bit 31 set does not fit V8's small
+   * integers: read() returns it as a heap number (an allocation) wherever the call is not inlined, and
+   * testing a bit that way on every VM entry kept the garbage collector busy.
+   */
+  test(encoding: number, mask: number): boolean {
+    return (this.words[this.wordOf(encoding)]! & mask) !== 0;
+  }
+
   write(encoding: number, value: number): void {
     this.words[this.wordOf(encoding)] = value & FIELD_MASK[encoding]!;
     // Anything the VM-entry checks look at makes the next entry check again.

@@ -202,6 +202,27 @@ describe("VMREAD / VMWRITE through the API, every field", () => {
     expect(vmx.vmcs.read64(VMCS.TSC_OFFSET)).toBe(0xffffffff * 2 ** 32 + 0x12345678);
   });
 
+  it("test(): whether any bit of a mask is set in a field, bit 31 included, for every field; an unsupported encoding throws", () => {
+    const { machine } = tsVm("start:\n  hlt");
+    const vmx = machine.vmx;
+    const writable = VMCS_FIELDS.filter((f) => f.type !== "exit-info");
+    writable.forEach((f, k) => {
+      vmx.vmwrite(f.encoding, pattern(k));
+    });
+    writable.forEach((f, k) => {
+      const value = (pattern(k) & mask(f)) >>> 0;
+      for (let bit = 0; bit < 32; bit++) {
+        expect(vmx.test(f.encoding, (1 << bit) >>> 0), `${f.name} bit ${bit}`).toBe(((value >>> bit) & 1) === 1);
+      }
+      expect(vmx.test(f.encoding, 0xffffffff), f.name).toBe(value !== 0);
+    });
+    vmx.write(VMCS.CPU_BASED_VM_EXEC_CONTROL, 0x80000004);
+    expect(vmx.test(VMCS.CPU_BASED_VM_EXEC_CONTROL, 0x80000000)).toBe(true);
+    expect(vmx.test(VMCS.CPU_BASED_VM_EXEC_CONTROL, 0x00000004 | 0x40000000)).toBe(true);
+    expect(vmx.test(VMCS.CPU_BASED_VM_EXEC_CONTROL, 0x7ffffffb)).toBe(false);
+    expect(() => vmx.test(0x4828, 1)).toThrow("unsupported VMCS field encoding 0x4828");
+  });
+
   it("without a current VMCS: VMfailInvalid", () => {
     const { machine } = tsVm("start:\n  hlt");
     machine.vmx.vmclear(0x201000);
