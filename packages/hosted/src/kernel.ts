@@ -223,7 +223,7 @@ export class HostKernel {
   pausedIn: "kernel" | "cpu" | null = null;
   /** The mode the CPU's cycles since `modeSince` are spent in, for the current process (cpu-time.ts). */
   private mode: ModeIndex = MODE.kernel;
-  private modeSince: number;
+  private modeSince = 0;
   private nextPid = 1;
   private nextTick = 0;
   /** Cycle of the PIT's programmed interrupt (Infinity when it has fired and not been re-armed). */
@@ -797,10 +797,13 @@ export class HostKernel {
   // ======================= CPU time by mode (cpu-time.ts) =======================
 
   /**
-   * The cycles since the last mode change up to `at` were spent in the current mode; from `at` on the
-   * current process spends them in `mode`. Returns the mode left (to go back to it).
+   * The cycles since the last mode change up to `ago` cycles before now were spent in the current mode;
+   * from there on the current process spends them in `mode`. Returns the mode left (to go back to it).
+   * (A small offset, not a cycle count: a count past 2^30 is a heap number in V8, and passing one to a
+   * call that is not inlined allocates it, at every mode change.)
    */
-  enterMode(mode: ModeIndex, at = this.cpu.cycles): ModeIndex {
+  enterMode(mode: ModeIndex, ago = 0): ModeIndex {
+    const at = this.cpu.cycles - ago;
     const left = this.mode;
     this.current.modeCycles[left]! += at - this.modeSince;
     this.modeSince = at;

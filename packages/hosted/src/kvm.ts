@@ -706,7 +706,7 @@ export class KvmModule {
     vm.stats.guestInstructions += retired;
     k.guestInstret += retired;
     const exitCost = k.machine.vmx.nonRoot ? 0 : k.cost.vmx.vmExit;
-    k.enterMode(MODE.kvm, cpu.cycles - exitCost);
+    k.enterMode(MODE.kvm, exitCost);
     vm.stats.guestCycles += cpu.cycles - this.guestStartCycles - exitCost;
     vm.stats.hypervisorCycles += exitCost;
     return exitCost;
