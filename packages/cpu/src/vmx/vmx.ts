@@ -183,6 +183,21 @@ const HOST_SEGMENT_WORDS: readonly { seg: number; selector: number; ar: number }
   { seg: GS, selector: W_HOST_GS_SELECTOR, ar: HOST_DATA_AR },
 ];
 
+/** The exit reasons of intercepted instructions whose exit the VM-execution controls decide (interceptByControls). */
+const DECIDED_BY_CONTROLS = new Uint8Array(128); // (basic exit reasons defined so far are below 80)
+for (const r of [
+  EXIT_REASON.HLT,
+  EXIT_REASON.INVLPG,
+  EXIT_REASON.RDTSC,
+  EXIT_REASON.PAUSE_INSTRUCTION,
+  EXIT_REASON.CR_ACCESS,
+  EXIT_REASON.IO_INSTRUCTION,
+  EXIT_REASON.MSR_READ,
+  EXIT_REASON.MSR_WRITE,
+]) {
+  DECIDED_BY_CONTROLS[r] = 1;
+}
+
 /** TSC cycles per tick of the VMX-preemption timer. */
 const PREEMPTION_TIMER_UNIT = 2 ** PREEMPTION_TIMER_RATE;
 
@@ -618,7 +633,6 @@ export class Vmx implements VmxHooks {
    */
   private loadMsrList(v: VmcsAccess, addrWord: number, countWord: number): number {
     const count = v.words[countWord]!;
-    if (count === 0) return 0;
     const base = v.words[addrWord]!;
     for (let k = 0; k < count; k++) {
       const e = base + 16 * k;
@@ -633,7 +647,6 @@ export class Vmx implements VmxHooks {
 
   private storeMsrList(v: VmcsAccess): void {
     const count = v.words[W_VM_EXIT_MSR_STORE_COUNT]!;
-    if (count === 0) return;
     const base = v.words[W_VM_EXIT_MSR_STORE_ADDR]!;
     for (let k = 0; k < count; k++) {
       const e = base + 16 * k;
@@ -953,13 +966,13 @@ export class Vmx implements VmxHooks {
    * host-owned TS): the caller then does nothing more.
    */
   intercept(reason: number, insn: Insn, a: number, b: number): boolean {
-    // CPUID exits unconditionally (SDM Vol. 3C, 26.1.2), without the switch: it is the most frequent exit,
-    // and V8 inlines this path whole into the instruction.
-    if (reason === EXIT_REASON.CPUID) return this.exitFromInstruction(reason, insn);
+    // An instruction no control decides about (CPUID; SDM Vol. 3C, 26.1.2) exits unconditionally, without
+    // the switch: CPUID is the most frequent exit, and V8 inlines this path whole into the instruction.
+    if (DECIDED_BY_CONTROLS[reason] !== 1) return this.exitFromInstruction(reason, insn);
     return this.interceptByControls(reason, insn, a, b);
   }
 
-  /** intercept() for every reason but CPUID: the VM-execution controls decide. */
+  /** intercept() for the reasons in DECIDED_BY_CONTROLS: the VM-execution controls decide. */
   private interceptByControls(reason: number, insn: Insn, a: number, b: number): boolean {
     switch (reason) {
       case EXIT_REASON.HLT:
@@ -978,8 +991,7 @@ export class Vmx implements VmxHooks {
       case EXIT_REASON.MSR_WRITE:
         return this.interceptMsr(reason, insn, a >>> 0);
       default:
-        // VMCALL and the VMX instructions exit unconditionally.
-        return this.exitFromInstruction(reason, insn);
+        throw new Error(`exit reason ${reason} is in DECIDED_BY_CONTROLS but has no case in interceptByControls`);
     }
   }
 
