@@ -277,6 +277,8 @@ export class KvmModule {
   private readonly msrBitmap: number;
   private readonly byProcess = new Map<Process, KvmVcpu>();
   private exitSeq = 0;
+  /** exitIo's decoded qualification, one object for every I/O exit (used up before the next). */
+  private readonly ioScratch = decodeIoQualification(0);
   /** The exit fastpath (see fastpath()): off, every exit returns from the guest's cpu.run() (tests compare). */
   fastpathEnabled = true;
   /** The vCPU (and its process) whose exits fastpath() handles: set only during runLoop()'s cpu.run(). */
@@ -529,26 +531,30 @@ export class KvmModule {
 
   /** The kernel continuation of a vCPU's KVM_RUN, made once per vCPU (one closure, not one per call). */
   private vcpuLoopOf(proc: Process, vcpu: KvmVcpu): () => void {
-    let loop = vcpu.loop;
-    if (!loop) {
-      const k = this.kernel;
-      loop = () => {
-        k.enterMode(MODE.kvm);
-        this.runLoop(proc, vcpu);
-        k.enterMode(MODE.kernel);
-      };
-      vcpu.loop = loop;
-    }
+    // (The closure is made apart: one here would make V8 allocate this function's context at every call.)
+    return vcpu.loop ?? this.makeVcpuLoop(proc, vcpu);
+  }
+
+  private makeVcpuLoop(proc: Process, vcpu: KvmVcpu): () => void {
+    const k = this.kernel;
+    const loop = () => {
+      k.enterMode(MODE.kvm);
+      this.runLoop(proc, vcpu);
+      k.enterMode(MODE.kernel);
+    };
+    vcpu.loop = loop;
     return loop;
   }
 
   private exitContextOf(vcpu: KvmVcpu): ReusableExitContext {
-    let ctx = vcpu.exitContext;
-    if (!ctx) {
-      const m = this.kernel.machine;
-      ctx = new ReusableExitContext(m, this.kernel.cost, (_vm, stop) => this.stopVcpu(vcpu, stop));
-      vcpu.exitContext = ctx;
-    }
+    return vcpu.exitContext ?? this.makeExitContext(vcpu);
+  }
+
+  private makeExitContext(vcpu: KvmVcpu): ReusableExitContext {
+    const ctx = new ReusableExitContext(this.kernel.machine, this.kernel.cost, (_vm, stop) =>
+      this.stopVcpu(vcpu, stop),
+    );
+    vcpu.exitContext = ctx;
     return ctx;
   }
 
@@ -946,24 +952,13 @@ export class KvmModule {
           action = "resume";
           break;
         }
-        case EXIT_REASON.VMCALL:
-          // The type-1 hypervisor's checks and calls (a ring-3 caller or a bad buffer gets -1); only a
-          // valid console write is a device operation, which user space does (KVM_EXIT_HYPERCALL).
-          action = handleVmcall(ctx, (_, gpa, length) => {
-            const mem = machine.memory;
-            const run = vcpu.runPage;
-            mem.write32(run + KVM_RUN.HC_NR, HYPERCALL.CONSOLE_WRITE);
-            mem.write32(run + KVM_RUN.HC_ARGS, gpa);
-            mem.write32(run + KVM_RUN.HC_ARGS + 4, length);
-            mem.write32(run + KVM_RUN.HC_ARGS + 8, cpu.regs[2]!);
-            mem.write32(run + KVM_RUN.HC_RET, 0);
-            ctx.note("hypercall CONSOLE_WRITE: to user space (KVM_EXIT_HYPERCALL)");
-            vcpu.pending = { kind: "hypercall" };
-            toUser = KVM_EXIT.HYPERCALL;
-            return "resume";
-          });
+        case EXIT_REASON.VMCALL: {
+          const r = this.exitVmcall(ctx, vcpu);
+          action = r === "user" ? "resume" : r;
+          if (r === "user") toUser = KVM_EXIT.HYPERCALL;
           if (action === "yield") k.yieldCpu(proc);
           break;
+        }
         default: {
           const handler = EXIT_HANDLERS[basic];
           action = handler ? handler(ctx) : handleUnexpectedExit(ctx);
@@ -1017,8 +1012,31 @@ export class KvmModule {
   }
 
   /** Port I/O: the in-kernel PIC and PIT here; anything else goes to the VMM's device models. */
+  /**
+   * VMCALL: the type-1 hypervisor's checks and calls (a ring-3 caller or a bad buffer gets -1); only a
+   * valid console write is a device operation, which user space does (KVM_EXIT_HYPERCALL). (A method of
+   * its own: a closure in handleExit would make V8 allocate its context at every exit.)
+   */
+  private exitVmcall(ctx: ReusableExitContext, vcpu: KvmVcpu): ExitAction | "user" {
+    let toUser = false;
+    const action = handleVmcall(ctx, (_, gpa, length) => {
+      const mem = this.kernel.machine.memory;
+      const run = vcpu.runPage;
+      mem.write32(run + KVM_RUN.HC_NR, HYPERCALL.CONSOLE_WRITE);
+      mem.write32(run + KVM_RUN.HC_ARGS, gpa);
+      mem.write32(run + KVM_RUN.HC_ARGS + 4, length);
+      mem.write32(run + KVM_RUN.HC_ARGS + 8, ctx.cpu.regs[2]!);
+      mem.write32(run + KVM_RUN.HC_RET, 0);
+      ctx.note("hypercall CONSOLE_WRITE: to user space (KVM_EXIT_HYPERCALL)");
+      vcpu.pending = { kind: "hypercall" };
+      toUser = true;
+      return "resume";
+    });
+    return toUser ? "user" : action;
+  }
+
   private exitIo(ctx: ReusableExitContext, vcpu: KvmVcpu): ExitAction | "user" {
-    const io = decodeIoQualification(ctx.exit.qualification);
+    const io = decodeIoQualification(ctx.exit.qualification, this.ioScratch);
     const cost = ctx.cost;
     if (io.string) {
       return ctx.stopVm({

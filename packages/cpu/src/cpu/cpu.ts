@@ -1144,7 +1144,11 @@ export class Cpu implements LazyFlagState {
           this.movSsShadow = false;
         }
       } else {
-        this.burst(deadline, instrLimit);
+        // (Through fields, not arguments: a cycle count passed to a call V8 does not inline is a heap
+        // number, allocated at every run() of an embedder that runs the CPU once per VM exit.)
+        this.burstDeadline = deadline;
+        this.burstInstrLimit = instrLimit;
+        this.burst();
       }
     }
   }
@@ -1218,9 +1222,8 @@ export class Cpu implements LazyFlagState {
    * EIP is only materialized before a block's last instruction (the only one that reads it);
    * a fault mid-block recovers it from the instruction's offset.
    */
-  private burst(deadline: number, instrLimit: number): void {
-    this.burstDeadline = deadline;
-    this.burstInstrLimit = instrLimit;
+  private burst(): void {
+    const instrLimit = this.burstInstrLimit;
     const blocks = this.blocks;
     let block = blocks.lastRun !== null ? this.nextBlock(blocks.lastRun, this.eip) : this.blockAt(this.eip);
     while (block !== null) {

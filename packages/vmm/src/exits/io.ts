@@ -14,16 +14,29 @@ export interface IoAccess {
   immediate: boolean;
 }
 
-export function decodeIoQualification(q: number): IoAccess {
-  return {
-    size: ((q & 7) + 1) as AccessSize,
-    input: (q & 8) !== 0,
-    string: (q & 0x10) !== 0,
-    rep: (q & 0x20) !== 0,
-    immediate: (q & 0x40) !== 0,
-    port: q >>> 16,
-  };
+/**
+ * The fields of an I/O instruction's exit qualification. With `into`, they are written there and it is
+ * returned: an exit handler reuses one object (an exit per OUT makes a new one per exit costly garbage).
+ */
+export function decodeIoQualification(q: number, into?: IoAccess): IoAccess {
+  const size = ((q & 7) + 1) as AccessSize;
+  const input = (q & 8) !== 0;
+  const string = (q & 0x10) !== 0;
+  const rep = (q & 0x20) !== 0;
+  const immediate = (q & 0x40) !== 0;
+  const port = q >>> 16;
+  if (into === undefined) return { size, input, string, rep, immediate, port };
+  into.size = size;
+  into.input = input;
+  into.string = string;
+  into.rep = rep;
+  into.immediate = immediate;
+  into.port = port;
+  return into;
 }
+
+/** handleIo's decoded qualification: exits are handled one at a time, and it is used up before the next. */
+const ioScratch = decodeIoQualification(0);
 
 const MASK = [0, 0xff, 0xffff, 0, 0xffffffff];
 
@@ -46,7 +59,7 @@ export function emulatePortIo(ctx: ExitContext, io: IoAccess): string {
 }
 
 export function handleIo(ctx: ExitContext): ExitAction {
-  const io = decodeIoQualification(ctx.exit.qualification);
+  const io = decodeIoQualification(ctx.exit.qualification, ioScratch);
   if (io.string) {
     return ctx.stopVm({
       kind: "error",
