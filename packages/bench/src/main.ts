@@ -8,7 +8,11 @@
 //   --no-v86           leave v86 out of the emulator-speed section
 //   --from FILE        render the tables / --html / --readme from a saved --json file (runs nothing)
 
+import { tuneV8 } from "@vmxlab/cpu";
 import { runBenchCommand, wantsProgress } from "./bench.js";
+
+// As the vmxlab CLI: V8's inlining budgets the emulator is tuned for (packages/cpu host-tuning.ts).
+tuneV8();
 
 function parse(argv: string[]): Parameters<typeof runBenchCommand>[0] | string {
   const only: string[] = [];

@@ -1,4 +1,4 @@
-import { COST_MODELS } from "@vmxlab/cpu";
+import { COST_MODELS, V8_TUNING_FLAGS, v8TuningFlags } from "@vmxlab/cpu";
 import { describe, expect, it } from "vitest";
 import {
   exitRateCases,
@@ -29,6 +29,26 @@ describe("exit rates, each in a forked process", () => {
     expect(exitRateCases(false).map((c) => c.iterations)).toEqual([200_000, 200_000]);
     expect(exitRateCases(false).map((c) => c.forks)).toEqual([5, 5]);
     expect(exitRateCases(true).map((c) => c.forks)).toEqual([1, 1]);
+    // The full run also times each loop with V8's default options, beside the tuned figure.
+    expect(exitRateCases(false).map((c) => c.compareDefaultV8)).toEqual([true, true]);
+    expect(exitRateCases(true).map((c) => c.compareDefaultV8)).toEqual([false, false]);
+  });
+
+  it("children run with the CLI's V8 tuning, and with V8's defaults for the comparison", () => {
+    const options = { childModule: new URL("./fixtures/options-child.mjs", import.meta.url) };
+    const c = { ...exitRateCases(true)[0]!, forks: 2, compareDefaultV8: true };
+    const row = measureExitRateInForks(c, { ...options, v8Flags: V8_TUNING_FLAGS });
+    const tunedArgv = ["--no-concurrent-recompilation", ...V8_TUNING_FLAGS];
+    expect(row).toMatchObject({ execArgv: tunedArgv, v8Flags: V8_TUNING_FLAGS, forks: 2, usPerExitByFork: [4, 4] });
+    // The fixture's µs per exit is 1 + its option count: 4 tuned, 2 with V8's defaults.
+    expect(row.withDefaultV8).toEqual({ usPerExit: 2, exitsPerSecond: c.iterations, usPerExitByFork: [2, 2] });
+
+    const untuned = measureExitRateInForks(c, { ...options, v8Flags: [] });
+    expect(untuned).toMatchObject({ execArgv: ["--no-concurrent-recompilation"], v8Flags: [] });
+    expect(untuned.withDefaultV8).toBeUndefined(); // nothing to compare against
+    expect(measureExitRateInForks({ ...c, compareDefaultV8: false }, options).withDefaultV8).toBeUndefined();
+    // Without v8Flags, the tuning VMXLAB_V8_TUNING allows (the CLI's).
+    expect(measureExitRateInFork(c, options).v8Flags).toEqual(v8TuningFlags());
   });
 
   it(

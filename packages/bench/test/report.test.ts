@@ -147,6 +147,39 @@ describe("reports", () => {
     expect(htmlReport(withForks)).toContain("<td>9.80, 9.50, 12.25, 9.60, 9.70</td>");
   });
 
+  it("the V8 tuning the children ran with, and the figure with V8's defaults, in every report", () => {
+    const flags = ["--max-inlined-bytecode-size=1000", "--max-inlined-bytecode-size-cumulative=3000"];
+    const tuned = emulator.exitRates.map((x) => ({
+      ...x,
+      process: "forked" as const,
+      v8Flags: flags,
+      withDefaultV8: { usPerExit: 12.5, exitsPerSecond: 80e3, usPerExitByFork: [12.5, 13] },
+    }));
+    expect(exitRatesNote(tuned)).toBe(
+      "Each loop timed in a fresh Node process of its own, so what else the bench ran does not shape its figure. The processes run with V8's inlining budgets raised as the vmxlab CLI runs (--max-inlined-bytecode-size=1000 --max-inlined-bytecode-size-cumulative=3000; packages/cpu/src/host-tuning.ts), and again with V8's defaults for the last column.",
+    );
+    const untuned = tuned.map(({ withDefaultV8: _, ...x }) => ({ ...x, v8Flags: [] }));
+    expect(exitRatesNote(untuned)).toMatch(/The processes run with V8's default options \(VMXLAB_V8_TUNING=off\)\.$/);
+    const withTuning = { ...results, emulator: { ...emulator, exitRates: tuned } };
+    expect(figuresMarkdown(withTuning)).toContain(
+      "| loop | exits/s | µs per exit | µs per exit in each process | modeled cycles per exit | µs per exit, V8's defaults (each process) |",
+    );
+    expect(figuresMarkdown(withTuning)).toContain(
+      "| CPUID loop, type-1 (EPT) | 101.0k | 9.50 | - | 1,040 | 12.50 (12.50, 13.00) |",
+    );
+    expect(formatReport(withTuning)).toContain("12.50 (12.50, 13.00)");
+    expect(htmlReport(withTuning)).toContain("<td>12.50 (12.50, 13.00)</td>");
+    expect(htmlReport(withTuning)).toContain("<th>µs per exit, V8&#39;s defaults (each process)</th>");
+    // The first line says what the bench's own process ran with (older results said nothing).
+    const host = (v8Flags: string[]) => ({ ...results, host: { ...results.host, v8Flags } });
+    expect(figuresMarkdown(host(flags))).toContain(
+      `Node ${results.host.node} with --max-inlined-bytecode-size=1000 --max-inlined-bytecode-size-cumulative=3000, `,
+    );
+    expect(figuresMarkdown(host([]))).toContain(`Node ${results.host.node} with V8's default options, `);
+    const { v8Flags: _, ...olderHost } = results.host;
+    expect(figuresMarkdown({ ...results, host: olderHost })).toContain(`Node ${results.host.node}, `);
+  });
+
   it("the targets: met, not met, or not measured (never counted as met), in every report", () => {
     const checks = checkTargets(emulator);
     expect(checks.map((t) => [t.figure, t.target, t.measured, metText(t)])).toEqual([

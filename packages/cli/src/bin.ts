@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // The vmxlab binary: runs the CLI against the process streams and sets the exit status.
+import { tuneV8 } from "@vmxlab/cpu";
 import type { Io } from "./command.js";
 import { main } from "./main.js";
+
+// V8's inlining budgets the emulator is tuned for (packages/cpu host-tuning.ts), before any code runs hot.
+tuneV8();
 
 const io: Io = {
   stdout: (t) => process.stdout.write(t),

@@ -13,6 +13,7 @@ export * from "./devices/index.js";
 export type { DisasmLine, DisasmOptions, DisasmResult, DisassembleOptions, SymbolResolver } from "./disasm/index.js";
 export { disassemble, disassembleOne, formatInsn, formatListing, symbolResolver } from "./disasm/index.js";
 export { examplePath } from "./examples.js";
+export { appliedV8Flags, tuneV8, V8_TUNING_FLAGS, v8TuningFlags } from "./host-tuning.js";
 export { decode, decodeBytes } from "./isa/decoder.js";
 export { Insn } from "./isa/insn.js";
 export { CC_NAMES, OPCODES } from "./isa/opcodes.js";

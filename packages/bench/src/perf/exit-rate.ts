@@ -6,7 +6,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { COST_MODELS } from "@vmxlab/cpu";
+import { COST_MODELS, v8TuningFlags } from "@vmxlab/cpu";
 import { loadRegistry } from "../registry.js";
 import { sampleRuns } from "./sample.js";
 
@@ -39,6 +39,21 @@ export interface ExitRate {
   forks?: number;
   /** µs per exit in each of those processes, in the order they ran. */
   usPerExitByFork?: number[];
+  /**
+   * The V8 options the processes ran with besides --no-concurrent-recompilation: packages/cpu's
+   * V8_TUNING_FLAGS, as the vmxlab CLI runs, or none with VMXLAB_V8_TUNING=off. Absent in results saved
+   * before the bench tuned V8.
+   */
+  v8Flags?: string[];
+  /** The same loop timed in as many processes with V8's default options (ExitRateCase.compareDefaultV8). */
+  withDefaultV8?: DefaultV8Rate;
+}
+
+/** A loop's figures with V8's default options: what the tuning is worth on this machine. */
+export interface DefaultV8Rate {
+  usPerExit: number;
+  exitsPerSecond: number;
+  usPerExitByFork: number[];
 }
 
 /** One exit-rate measurement: what the child process is told to run. */
@@ -53,6 +68,8 @@ export interface ExitRateCase {
   costModel: string;
   /** Fresh processes to time it in (measureExitRateInForks keeps the fastest); default 1. */
   forks?: number;
+  /** Also time it in as many processes with V8's default options (withDefaultV8); default false. */
+  compareDefaultV8?: boolean;
 }
 
 export function exitRateCases(quick: boolean): ExitRateCase[] {
@@ -65,6 +82,7 @@ export function exitRateCases(quick: boolean): ExitRateCase[] {
     minTime: quick ? 0.2 : 1.5,
     costModel: "recent",
     forks: quick ? 1 : 5,
+    compareDefaultV8: !quick,
   };
   return [
     { name: "CPUID loop, type-1 (EPT)", workload: "cpuid", configuration: "type1-ept", ...common },
@@ -114,6 +132,8 @@ export interface ForkOptions {
   childModule?: URL;
   /** Node options for the child (e.g. a loader in tests); default none, a plain `node child.js`. */
   execArgv?: string[];
+  /** The V8 options to tune the child with; default v8TuningFlags(), those the vmxlab CLI runs with. */
+  v8Flags?: readonly string[];
 }
 
 const NUMBER_FIELDS = [
@@ -146,9 +166,10 @@ export function measureExitRateInFork(c: ExitRateCase, fork: ForkOptions = {}): 
   const child = fileURLToPath(fork.childModule ?? new URL("./exit-rate-child.js", import.meta.url));
   const where = `exit rate '${c.name}'`;
   if (!existsSync(child)) throw new Error(`${where}: no child module ${child} (build the bench: pnpm build)`);
+  const v8Flags = fork.v8Flags ?? v8TuningFlags();
   const r = spawnSync(
     process.execPath,
-    [SYNCHRONOUS_OPTIMIZATION, ...(fork.execArgv ?? []), child, JSON.stringify(c)],
+    [SYNCHRONOUS_OPTIMIZATION, ...v8Flags, ...(fork.execArgv ?? []), child, JSON.stringify(c)],
     {
       encoding: "utf8",
       stdio: ["ignore", "pipe", "pipe"],
@@ -169,18 +190,34 @@ export function measureExitRateInFork(c: ExitRateCase, fork: ForkOptions = {}): 
   if (row.name !== c.name || bad.length > 0) {
     throw new Error(`${where}: the child's row lacks ${bad.length > 0 ? bad.join(", ") : "the case's name"}`);
   }
-  return { ...(row as ExitRate), process: "forked" };
+  return { ...(row as ExitRate), process: "forked", v8Flags: [...v8Flags] };
 }
 
 /**
  * Times one case in `c.forks` fresh processes, one after another, and returns the fastest one's row
  * (the least disturbed by other load and by the process's own JIT luck) with every process's µs per
- * exit beside it, so the spread is reported, not hidden.
+ * exit beside it, so the spread is reported, not hidden. With `c.compareDefaultV8`, the same again
+ * with V8's default options (withDefaultV8).
  */
 export function measureExitRateInForks(c: ExitRateCase, fork: ForkOptions = {}): ExitRate {
+  const v8Flags = fork.v8Flags ?? v8TuningFlags();
+  const tuned = timeInForks(c, { ...fork, v8Flags });
+  const row: ExitRate = { ...tuned.fastest, forks: tuned.rows.length, usPerExitByFork: tuned.usPerExitByFork };
+  if (c.compareDefaultV8 === true && v8Flags.length > 0) {
+    const plain = timeInForks(c, { ...fork, v8Flags: [] });
+    row.withDefaultV8 = {
+      usPerExit: plain.fastest.usPerExit,
+      exitsPerSecond: plain.fastest.exitsPerSecond,
+      usPerExitByFork: plain.usPerExitByFork,
+    };
+  }
+  return row;
+}
+
+function timeInForks(c: ExitRateCase, fork: ForkOptions) {
   const rows: ExitRate[] = [];
   const forks = c.forks !== undefined && c.forks >= 1 ? Math.floor(c.forks) : 1;
   for (let k = 0; k < forks; k++) rows.push(measureExitRateInFork(c, fork));
   const fastest = rows.reduce((best, row) => (row.usPerExit < best.usPerExit ? row : best));
-  return { ...fastest, forks: rows.length, usPerExitByFork: rows.map((r) => r.usPerExit) };
+  return { rows, fastest, usPerExitByFork: rows.map((r) => r.usPerExit) };
 }

@@ -72,3 +72,24 @@ export function shortReason(name: string): string {
 export function forkSpread(x: ExitRate): string {
   return x.usPerExitByFork ? x.usPerExitByFork.map((us) => us.toFixed(2)).join(", ") : "-";
 }
+
+/** The columns of an exit-rate row, after its name, in every report (terminal, README, HTML). */
+export const EXIT_RATE_COLUMNS = [
+  "exits/s",
+  "µs per exit",
+  "µs per exit in each process",
+  "modeled cycles per exit",
+  "µs per exit, V8's defaults (each process)",
+] as const;
+
+/** An exit-rate row's cells under EXIT_RATE_COLUMNS. */
+export function exitRateCells(x: ExitRate): string[] {
+  const d = x.withDefaultV8;
+  return [
+    fmtRate(x.exitsPerSecond),
+    x.usPerExit.toFixed(2),
+    forkSpread(x),
+    fmtCycles(x.modeledCyclesPerExit),
+    d ? `${d.usPerExit.toFixed(2)} (${d.usPerExitByFork.map((us) => us.toFixed(2)).join(", ")})` : "-",
+  ];
+}

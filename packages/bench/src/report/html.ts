@@ -5,7 +5,16 @@
 import { checkTargets, metText } from "../perf/targets.js";
 import type { CellResult, MatrixResults } from "../runner.js";
 import { TIME_CATEGORIES, type TimeBreakdown } from "../types.js";
-import { fmtCount, fmtCycles, fmtMips, fmtRate, fmtRatio, fmtSeconds, forkSpread } from "./format.js";
+import {
+  EXIT_RATE_COLUMNS,
+  exitRateCells,
+  fmtCount,
+  fmtCycles,
+  fmtMips,
+  fmtRate,
+  fmtRatio,
+  fmtSeconds,
+} from "./format.js";
 import { exitRatesNote } from "./readme.js";
 import type { BenchResults } from "./results.js";
 import { cellOf } from "./results.js";
@@ -224,7 +233,9 @@ function emulatorSection(r: BenchResults): string {
   const exitRows = e.exitRates
     .map(
       (x) =>
-        `<tr><th>${escapeXml(x.name)}</th><td>${fmtRate(x.exitsPerSecond)}</td><td>${x.usPerExit.toFixed(2)}</td><td>${forkSpread(x)}</td><td>${fmtCycles(x.modeledCyclesPerExit)}</td></tr>`,
+        `<tr><th>${escapeXml(x.name)}</th>${exitRateCells(x)
+          .map((cell) => `<td>${escapeXml(cell)}</td>`)
+          .join("")}</tr>`,
     )
     .join("\n");
   const memRows = e.memory
@@ -245,7 +256,7 @@ ${chart}
 <table class="grid"><thead><tr><th>program</th><th>vmxlab MIPS</th><th>v86 JIT</th><th>ratio</th><th>v86 interpreter</th><th>ratio</th></tr></thead><tbody>${speedRows}</tbody></table>
 <h3>VM exits per host second</h3>
 <p>${escapeXml(exitRatesNote(e.exitRates))}</p>
-<table class="grid"><thead><tr><th>loop</th><th>exits/s</th><th>µs per exit</th><th>µs per exit in each process</th><th>modeled cycles per exit</th></tr></thead><tbody>${exitRows}</tbody></table>
+<table class="grid"><thead><tr><th>loop</th>${EXIT_RATE_COLUMNS.map((h) => `<th>${escapeXml(h)}</th>`).join("")}</tr></thead><tbody>${exitRows}</tbody></table>
 <h3>Host memory per VM</h3>
 <p>JS heap and array buffers per additional VM (slope between 1 and ${e.memory[0]?.vms ?? 0} VMs${e.gcExposed ? "" : "; garbage collection could not be forced, so the figures are noisy"}), and the hypervisor's own pages for one VM in the emulated machine.</p>
 <table class="grid"><thead><tr><th>configuration</th><th>guest RAM</th><th>host per VM</th><th>beyond guest RAM</th><th>hypervisor tables</th></tr></thead><tbody>${memRows}</tbody></table>

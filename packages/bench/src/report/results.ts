@@ -1,6 +1,7 @@
 // One bench run's results, as written to JSON and read by the table, HTML and README generators.
 
 import { cpus } from "node:os";
+import { appliedV8Flags } from "@vmxlab/cpu";
 import type { EmulatorPerf } from "../perf/emulator.js";
 import type { CellResult, MatrixResults } from "../runner.js";
 
@@ -9,6 +10,8 @@ export interface HostInfo {
   cores: number;
   node: string;
   platform: string;
+  /** The V8 options the bench's process applied (packages/cpu tuneV8); absent in older results. */
+  v8Flags?: string[];
 }
 
 export interface BenchResults {
@@ -26,6 +29,7 @@ export function hostInfo(): HostInfo {
     cores: list.length,
     node: process.version,
     platform: `${process.platform} ${process.arch}`,
+    v8Flags: [...appliedV8Flags()],
   };
 }
 

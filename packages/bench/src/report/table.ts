@@ -3,7 +3,17 @@
 
 import { checkTargets, metText } from "../perf/targets.js";
 import type { CellResult, MatrixResults } from "../runner.js";
-import { fmtCount, fmtCycles, fmtMips, fmtRate, fmtRatio, fmtSeconds, forkSpread, shortReason } from "./format.js";
+import {
+  EXIT_RATE_COLUMNS,
+  exitRateCells,
+  fmtCount,
+  fmtCycles,
+  fmtMips,
+  fmtRate,
+  fmtRatio,
+  fmtSeconds,
+  shortReason,
+} from "./format.js";
 import type { BenchResults } from "./results.js";
 import { cellOf } from "./results.js";
 
@@ -193,13 +203,8 @@ function emulatorTables(r: BenchResults): string[] {
         "VM exits per host second",
         "loop",
         e.exitRates.map((x) => x.name),
-        ["exits/s", "µs per exit", "in each process", "modeled cycles per exit"],
-        (row, col) => {
-          const x = e.exitRates[row]!;
-          return [fmtRate(x.exitsPerSecond), x.usPerExit.toFixed(2), forkSpread(x), fmtCycles(x.modeledCyclesPerExit)][
-            col
-          ]!;
-        },
+        [...EXIT_RATE_COLUMNS],
+        (row, col) => exitRateCells(e.exitRates[row]!)[col]!,
       ),
     );
   }
