@@ -2,8 +2,8 @@
 // (the instruction's handler, the exit, the hypervisor's fastpath and handler, the entry). With V8's
 // default inlining budgets (a function of at most 460 bytecodes, 920 inlined into one optimized
 // function in all) TurboFan compiles them as separate calls; with these, as a few. On the AMD EPYC of
-// the bench's figures that took the type-1 CPUID round trip from 0.37-0.41 to 0.25-0.26 µs, and the
-// hosted OUT round trip from 2.2-2.5 to 1.9-2.0 µs (forked bench children), with the MIPS loops
+// the bench's figures that took the type-1 CPUID round trip from 0.36-0.39 to 0.25-0.28 µs, and the
+// hosted OUT round trip from 2.18-3.36 to 2.02-2.48 µs (forked bench children), with the MIPS loops
 // unchanged within noise. The vmxlab CLI and the bench apply them at start (tuneV8); an embedder runs
 // Node with V8_TUNING_FLAGS for the same speed. VMXLAB_V8_TUNING=off leaves V8's defaults.
 

@@ -1011,7 +1011,6 @@ export class KvmModule {
     );
   }
 
-  /** Port I/O: the in-kernel PIC and PIT here; anything else goes to the VMM's device models. */
   /**
    * VMCALL: the type-1 hypervisor's checks and calls (a ring-3 caller or a bad buffer gets -1); only a
    * valid console write is a device operation, which user space does (KVM_EXIT_HYPERCALL). (A method of
@@ -1035,6 +1034,7 @@ export class KvmModule {
     return toUser ? "user" : action;
   }
 
+  /** Port I/O: the in-kernel PIC and PIT here; anything else goes to the VMM's device models. */
   private exitIo(ctx: ReusableExitContext, vcpu: KvmVcpu): ExitAction | "user" {
     const io = decodeIoQualification(ctx.exit.qualification, this.ioScratch);
     const cost = ctx.cost;
