@@ -1144,11 +1144,7 @@ export class Cpu implements LazyFlagState {
           this.movSsShadow = false;
         }
       } else {
-        // (Through fields, not arguments: a cycle count passed to a call V8 does not inline is a heap
-        // number, allocated at every run() of an embedder that runs the CPU once per VM exit.)
-        this.burstDeadline = deadline;
-        this.burstInstrLimit = instrLimit;
-        this.burst();
+        this.burst(deadline, instrLimit);
       }
     }
   }
@@ -1222,8 +1218,9 @@ export class Cpu implements LazyFlagState {
    * EIP is only materialized before a block's last instruction (the only one that reads it);
    * a fault mid-block recovers it from the instruction's offset.
    */
-  private burst(): void {
-    const instrLimit = this.burstInstrLimit;
+  private burst(deadline: number, instrLimit: number): void {
+    this.burstDeadline = deadline;
+    this.burstInstrLimit = instrLimit;
     const blocks = this.blocks;
     let block = blocks.lastRun !== null ? this.nextBlock(blocks.lastRun, this.eip) : this.blockAt(this.eip);
     while (block !== null) {
