@@ -70,7 +70,11 @@ export function shortReason(name: string): string {
 
 /** Each process's µs per exit, in the order they ran ("-" for rows saved before the bench forked several). */
 export function forkSpread(x: ExitRate): string {
-  return x.usPerExitByFork ? x.usPerExitByFork.map((us) => us.toFixed(2)).join(", ") : "-";
+  return x.usPerExitByFork ? usList(x.usPerExitByFork) : "-";
+}
+
+function usList(values: readonly number[]): string {
+  return values.map((us) => us.toFixed(2)).join(", ");
 }
 
 /** The columns of an exit-rate row, after its name, in every report (terminal, README, HTML). */
@@ -90,6 +94,6 @@ export function exitRateCells(x: ExitRate): string[] {
     x.usPerExit.toFixed(2),
     forkSpread(x),
     fmtCycles(x.modeledCyclesPerExit),
-    d ? `${d.usPerExit.toFixed(2)} (${d.usPerExitByFork.map((us) => us.toFixed(2)).join(", ")})` : "-",
+    d ? `${d.usPerExit.toFixed(2)} (${usList(d.usPerExitByFork)})` : "-",
   ];
 }

@@ -15,23 +15,19 @@ export interface IoAccess {
 }
 
 /**
- * The fields of an I/O instruction's exit qualification. With `into`, they are written there and it is
- * returned: an exit handler reuses one object (an exit per OUT makes a new one per exit costly garbage).
+ * The fields of an I/O instruction's exit qualification, written into `into` (a new object by default)
+ * and returned: an exit handler reuses one object (an exit per OUT makes a new one per exit costly garbage).
  */
-export function decodeIoQualification(q: number, into?: IoAccess): IoAccess {
-  const size = ((q & 7) + 1) as AccessSize;
-  const input = (q & 8) !== 0;
-  const string = (q & 0x10) !== 0;
-  const rep = (q & 0x20) !== 0;
-  const immediate = (q & 0x40) !== 0;
-  const port = q >>> 16;
-  if (into === undefined) return { size, input, string, rep, immediate, port };
-  into.size = size;
-  into.input = input;
-  into.string = string;
-  into.rep = rep;
-  into.immediate = immediate;
-  into.port = port;
+export function decodeIoQualification(
+  q: number,
+  into: IoAccess = { size: 1, input: false, string: false, rep: false, immediate: false, port: 0 },
+): IoAccess {
+  into.size = ((q & 7) + 1) as AccessSize;
+  into.input = (q & 8) !== 0;
+  into.string = (q & 0x10) !== 0;
+  into.rep = (q & 0x20) !== 0;
+  into.immediate = (q & 0x40) !== 0;
+  into.port = q >>> 16;
   return into;
 }
 
