@@ -182,9 +182,15 @@ export interface RunOptions {
 
 const U32 = 0x1_0000_0000;
 
-/** What the TLB must not deny for the processor's own supervisor reads and writes (supervisorPhys). */
+/** What the TLB must not deny for the processor's own supervisor reads and writes (supervisorDwords). */
 const SUPERVISOR_READ_DENY = TLB_NO_READ | TLB_MMIO;
 const SUPERVISOR_WRITE_DENY = TLB_CLEAN | TLB_CODE | TLB_MMIO | TLB_NO_READ | TLB_NO_WRITE_SUP;
+/**
+ * TLB_CODE is the emulator's flag, not the processor's: it keeps stores off the direct paths so that they
+ * reach memory's watch, which drops the decoded blocks. A store that takes the slow path hits the TLB as
+ * on hardware (no page walk is charged for writing next to code).
+ */
+const SLOW_WRITE_ALLOWS = ~TLB_CODE;
 
 export class Cpu implements LazyFlagState {
   // ---- register file: 8 general registers + an always-zero slot for address computation ----
@@ -892,7 +898,8 @@ export class Cpu implements LazyFlagState {
 
   /** Host-physical address for an implicit supervisor access (GDT, IDT, TSS, interrupt stack frames). */
   supervisorPhys(linear: number, write: boolean): number {
-    const deny = write ? SUPERVISOR_WRITE_DENY : SUPERVISOR_READ_DENY;
+    // (Its callers access memory through PhysicalMemory, whose watch sees a write into decoded code.)
+    const deny = write ? SUPERVISOR_WRITE_DENY & SLOW_WRITE_ALLOWS : SUPERVISOR_READ_DENY;
     const p = this.tlbPhys(linear, deny);
     return p >= 0 ? p : this.walker.translate(linear, write ? ACCESS_WRITE : ACCESS_READ, false);
   }
@@ -929,13 +936,16 @@ export class Cpu implements LazyFlagState {
     return v;
   }
 
-  /** Physical address of a data access on the slow path: the TLB entry the fast path would use (under a memory hook), else a walk. */
+  /**
+   * Physical address of a data access on the slow path: the TLB entry that answers it on hardware (the fast
+   * path's, which a memory hook or a store into a page of decoded code bypasses), else a walk.
+   */
   private dataPhys(linear: number, access: number): number {
-    if (this.hooks.memory) {
-      const p = this.tlbPhys(linear, access === ACCESS_WRITE ? this.dataWriteDeny : this.dataReadDeny);
-      if (p >= 0) return p;
-    }
-    return this.translate(linear, access);
+    const p = this.tlbPhys(
+      linear,
+      access === ACCESS_WRITE ? this.dataWriteDeny & SLOW_WRITE_ALLOWS : this.dataReadDeny,
+    );
+    return p >= 0 ? p : this.translate(linear, access);
   }
 
   private readPhysByte(p: number): number {

@@ -99,6 +99,14 @@ pg_walks:
     call paging_on
     jmp walks_code
 
+; Stores into the page of the code that runs them: each drops the page's decoded blocks, and each hits
+; the TLB as on hardware (no walk).
+pg_code_store:
+    START
+    call paging_identity
+    call paging_on
+    jmp code_store_code
+
 ; Global pages survive a CR3 load, other pages are re-walked; INVLPG drops one page; a PTE changed
 ; without either keeps its old (cached) translation.
 pg_global:
@@ -240,6 +248,18 @@ walks_code:
     mov eax, [0x404000]                     ; not global: walked again
     EXIT 9
     DONE
+
+code_store_code:
+    mov dword [code_store_var], 0           ; the page is dirty from here on
+    EXIT 1
+    mov ecx, 3
+.again:
+    mov [code_store_var], ecx               ; into this page, whose blocks are decoded
+    dec ecx
+    jnz .again
+    EXIT 2
+    DONE
+code_store_var: dd 0
 
 ; #PF while delivering #PF -> #DF: the IDT straddles a page boundary so that gate 8 is present and
 ; gate 14 is not. CR2 ends up holding the address of gate 14 (the second page fault).

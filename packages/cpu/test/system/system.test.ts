@@ -485,6 +485,20 @@ describe("paging", () => {
     ]);
   });
 
+  it("a store into the page of the running code hits the TLB (no walk) and drops the page's blocks", () => {
+    const r = paging("pg_code_store", { run: false });
+    expect(r.sym("code_store_var") >>> 12).toBe(r.sym("code_store_code.again") >>> 12);
+    const cpu = r.machine.cpu;
+    expect(r.run()).toEqual({ kind: "debug-exit", value: 1 });
+    const before = { ...cpu.tlb.stats, invalidations: cpu.blocks.invalidations };
+    expect(r.run()).toEqual({ kind: "debug-exit", value: 2 });
+    expect(r.run()).toEqual({ kind: "halt" });
+    expect(cpu.tlb.stats.misses - before.misses).toBe(0);
+    expect(cpu.tlb.stats.walkReferences - before.walkReferences).toBe(0);
+    expect(cpu.blocks.invalidations - before.invalidations).toBe(3);
+    expect(r.u32(r.sym("code_store_var"))).toBe(1);
+  });
+
   it("global pages survive MOV CR3; stale translations stay until INVLPG; clearing CR4.PGE flushes", () => {
     const r = paging("pg_global");
     expect(r.stop).toEqual({ kind: "halt" });
