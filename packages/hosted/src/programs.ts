@@ -138,6 +138,12 @@ export function assembleKernel(): Assembled {
 const userHeader = (name: string) => [`; ${name}`, "bits 32", `org ${hex(USER_BASE)}`, ""];
 
 /**
+ * Where a program's data starts: a page of its own, as a linker puts .data apart from .text. A store into
+ * the page of running code makes the CPU drop and decode that page's code again (self-modifying code).
+ */
+const DATA_SECTION = "align 4096";
+
+/**
  * A system call by SYSENTER (EAX, EBX, ESI, EDI set by the caller): ECX = ESP, EDX = `back`, the
  * label after it, where SYSEXIT returns (ECX and EDX are clobbered).
  */
@@ -235,7 +241,7 @@ export function vmmSource(guestRamBytes: number): string {
     ...fastSyscall("exit_done"),
     "    jmp exit_with",
     "",
-    "align 4",
+    DATA_SECTION,
     "vmfd: dd 0",
     "vcpufd: dd 0",
     `region: dd 0, 0, 0, ${guestRamBytes}, ${hex(GUEST_RAM_ADDR)}    ; slot, flags, gpa, size, hva`,
@@ -268,7 +274,7 @@ export function cpuBoundSource(): string {
     "    jnz .round",
     "    inc dword [progress]",
     "    jmp .batch",
-    "align 4",
+    DATA_SECTION,
     "progress: dd 0",
   ].join("\n")}\n`;
 }
@@ -291,7 +297,7 @@ export function ioBoundSource(burstIterations = 500): string {
     "    int 0x80",
     "    inc dword [progress]",
     "    jmp .request",
-    "align 4",
+    DATA_SECTION,
     "progress: dd 0",
   ].join("\n")}\n`;
 }
