@@ -192,6 +192,12 @@ const SUPERVISOR_WRITE_DENY = TLB_CLEAN | TLB_CODE | TLB_MMIO | TLB_NO_READ | TL
  */
 const SLOW_WRITE_ALLOWS = ~TLB_CODE;
 
+/** Byte k of a page-crossing access at `linear`, whose two pages translated to `first` (linear's) and `second`. */
+function splitByte(linear: number, k: number, first: number, second: number): number {
+  const lin = (linear + k) | 0;
+  return (lin & ~0xfff) === (linear & ~0xfff) ? first + k : second + (lin & 0xfff);
+}
+
 export class Cpu implements LazyFlagState {
   // ---- register file: 8 general registers + an always-zero slot for address computation ----
   readonly regBuffer = new ArrayBuffer(36);
@@ -921,9 +927,12 @@ export class Cpu implements LazyFlagState {
     this.slowAccesses++;
     let v: number;
     if ((linear & 0xfff) + size > 0x1000) {
-      // Page-crossing access: byte by byte, each byte translated (and faulting) on its own page.
+      // Page-crossing access: each page translated once (its TLB entry, else a walk), the first page first,
+      // then byte by byte.
+      const first = this.dataPhys(linear, ACCESS_READ);
+      const second = this.dataPhys((linear + size - 1) & ~0xfff, ACCESS_READ);
       v = 0;
-      for (let k = 0; k < size; k++) v |= this.readPhysByte(this.translate((linear + k) | 0, ACCESS_READ)) << (8 * k);
+      for (let k = 0; k < size; k++) v |= this.readPhysByte(splitByte(linear, k, first, second)) << (8 * k);
       if (size === 2) v &= 0xffff;
     } else {
       const p = this.dataPhys(linear, ACCESS_READ);
@@ -956,13 +965,9 @@ export class Cpu implements LazyFlagState {
     this.slowAccesses++;
     if ((linear & 0xfff) + size > 0x1000) {
       // Check both pages before writing anything, so a fault leaves memory untouched.
-      const first = this.translate(linear, ACCESS_WRITE);
-      const second = this.translate((linear + size - 1) & ~0xfff, ACCESS_WRITE);
-      for (let k = 0; k < size; k++) {
-        const lin = (linear + k) | 0;
-        const p = (lin & ~0xfff) === (linear & ~0xfff) ? first + k : second + (lin & 0xfff);
-        this.mem.write8(p, value >>> (8 * k));
-      }
+      const first = this.dataPhys(linear, ACCESS_WRITE);
+      const second = this.dataPhys((linear + size - 1) & ~0xfff, ACCESS_WRITE);
+      for (let k = 0; k < size; k++) this.mem.write8(splitByte(linear, k, first, second), value >>> (8 * k));
     } else {
       const p = this.dataPhys(linear, ACCESS_WRITE);
       if (size === 1) this.mem.write8(p, value);

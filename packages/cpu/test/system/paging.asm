@@ -107,6 +107,13 @@ pg_code_store:
     call paging_on
     jmp code_store_code
 
+; A dword read and a dword write across a page boundary, both pages in the TLB: two hits each, no walk.
+pg_split:
+    START
+    call paging_identity
+    call paging_on
+    jmp split_code
+
 ; Global pages survive a CR3 load, other pages are re-walked; INVLPG drops one page; a PTE changed
 ; without either keeps its old (cached) translation.
 pg_global:
@@ -260,6 +267,17 @@ code_store_code:
     EXIT 2
     DONE
 code_store_var: dd 0
+
+split_code:
+    mov dword [0x402ffc], 0x44332211        ; both pages: in the TLB, dirty
+    mov dword [0x403000], 0x88776655
+    EXIT 1
+    mov edx, [0x402ffe]                     ; 33 44 | 55 66
+    mov dword [0x402fff], 0xddccbbaa        ; aa | bb cc dd
+    EXIT 2
+    mov ebx, [0x402ffc]
+    mov ecx, [0x403000]
+    DONE
 
 ; #PF while delivering #PF -> #DF: the IDT straddles a page boundary so that gate 8 is present and
 ; gate 14 is not. CR2 ends up holding the address of gate 14 (the second page fault).

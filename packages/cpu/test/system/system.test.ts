@@ -499,6 +499,17 @@ describe("paging", () => {
     expect(r.u32(r.sym("code_store_var"))).toBe(1);
   });
 
+  it("a page-crossing read and write use the TLB entry of each page: no walk", () => {
+    const r = paging("pg_split", { run: false });
+    const stats = r.machine.cpu.tlb.stats;
+    expect(r.run()).toEqual({ kind: "debug-exit", value: 1 });
+    const before = { ...stats };
+    expect(r.run()).toEqual({ kind: "debug-exit", value: 2 });
+    expect([stats.misses - before.misses, stats.walkReferences - before.walkReferences]).toEqual([0, 0]);
+    expect(r.run()).toEqual({ kind: "halt" });
+    expect([r.regs.edx, r.regs.ebx, r.regs.ecx].map(hex)).toEqual([0x66554433, 0xaa332211, 0x88ddccbb].map(hex));
+  });
+
   it("global pages survive MOV CR3; stale translations stay until INVLPG; clearing CR4.PGE flushes", () => {
     const r = paging("pg_global");
     expect(r.stop).toEqual({ kind: "halt" });
