@@ -52,6 +52,15 @@ export class Tlb {
   epoch = 0;
   /** The link context now: asid * 4 + CPL (see linkContext). */
   private context = 0;
+  /**
+   * The slots filled since they were last found empty, each once (`listed`): flushes and searches visit
+   * these few instead of every slot (a MOV CR3, or a VM transition without VPID, flushes; scanning all
+   * 4096 slots took microseconds of host time each). A slot dropped since may still be listed; the next
+   * flush takes it off.
+   */
+  private readonly slots: Int32Array;
+  private readonly listed: Uint8Array;
+  private listedCount = 0;
 
   constructor(entries = 4096) {
     if (entries < 1 || (entries & (entries - 1)) !== 0) throw new RangeError("TLB size must be a power of two");
@@ -59,6 +68,8 @@ export class Tlb {
     this.mask = entries - 1;
     this.tag = new Int32Array(entries).fill(INVALID_TAG);
     this.info = new Int32Array(entries);
+    this.slots = new Int32Array(entries);
+    this.listed = new Uint8Array(entries);
   }
 
   /** Something that can invalidate cached translations or decoded code changed: every link is dropped. */
@@ -78,6 +89,9 @@ export class Tlb {
     if (this.tag[idx] !== INVALID_TAG) {
       if (this.info[idx]! & TLB_LARGE) this.largeEntries--;
       this.epoch += EPOCH_STEP;
+    } else if (this.listed[idx] === 0) {
+      this.listed[idx] = 1;
+      this.slots[this.listedCount++] = idx;
     }
     this.tag[idx] = vpn | (asid << 20);
     this.info[idx] = info;
@@ -117,10 +131,16 @@ export class Tlb {
     this.stats.flushes++;
     this.epoch += EPOCH_STEP;
     const tag = this.tag;
-    for (let i = 0; i < this.size; i++) {
+    const slots = this.slots;
+    let kept = 0;
+    for (let k = 0; k < this.listedCount; k++) {
+      const i = slots[k]!;
       const t = tag[i]!;
       if (t !== INVALID_TAG && t >>> 20 === asid && !(keepGlobal && this.info[i]! & TLB_GLOBAL)) this.drop(i);
+      if (tag[i] !== INVALID_TAG) slots[kept++] = i;
+      else this.listed[i] = 0;
     }
+    this.listedCount = kept;
   }
 
   flushAll(): void {
@@ -128,12 +148,26 @@ export class Tlb {
     this.epoch += EPOCH_STEP;
     this.tag.fill(INVALID_TAG);
     this.largeEntries = 0;
+    this.listed.fill(0);
+    this.listedCount = 0;
+  }
+
+  /** Drops every entry of `asid` that maps the host-physical page at `hpa` (a page a hypervisor write-protects). */
+  flushPhysicalPage(hpa: number, asid: number): void {
+    const base = hpa & ~0xfff;
+    for (let k = 0; k < this.listedCount; k++) {
+      const i = this.slots[k]!;
+      const t = this.tag[i]!;
+      if (t !== INVALID_TAG && t >>> 20 === asid && (this.info[i]! & ~0xfff) === base)
+        this.flushPage((t & 0xfffff) << 12, asid);
+    }
   }
 
   /** Mark (or unmark) every entry that maps host-physical page `frame` as holding code. */
   setCodeFlag(frame: number, on: boolean): void {
     const base = frame << 12;
-    for (let i = 0; i < this.size; i++) {
+    for (let k = 0; k < this.listedCount; k++) {
+      const i = this.slots[k]!;
       if (this.tag[i] !== INVALID_TAG && (this.info[i]! & ~0xfff) === base) {
         this.info[i] = on ? this.info[i]! | TLB_CODE : this.info[i]! & ~TLB_CODE;
       }
@@ -159,7 +193,13 @@ export class Tlb {
     this.info.set(s.info);
     Object.assign(this.stats, s.stats);
     this.largeEntries = 0;
-    for (let i = 0; i < this.size; i++)
-      if (this.tag[i] !== INVALID_TAG && this.info[i]! & TLB_LARGE) this.largeEntries++;
+    this.listed.fill(0);
+    this.listedCount = 0;
+    for (let i = 0; i < this.size; i++) {
+      if (this.tag[i] === INVALID_TAG) continue;
+      if (this.info[i]! & TLB_LARGE) this.largeEntries++;
+      this.listed[i] = 1;
+      this.slots[this.listedCount++] = i;
+    }
   }
 }

@@ -404,14 +404,7 @@ export class ShadowMmu implements Mmu {
     const asid = this.asid();
     const hpa = gfn * PAGE;
     if (asid === undefined || !this.vm.memory.contains(hpa)) return;
-    const frame = this.vm.memory.backing(hpa);
-    const tlb = this.hv.machine.cpu.tlb;
-    for (let i = 0; i < tlb.size; i++) {
-      const tag = tlb.tag[i]!;
-      if (tag !== -1 && tag >>> 20 === asid && (tlb.info[i]! & FRAME) >>> 0 === frame) {
-        tlb.flushPage((tag & 0xfffff) << 12, asid);
-      }
-    }
+    this.hv.machine.cpu.tlb.flushPhysicalPage(this.vm.memory.backing(hpa), asid);
   }
 
   private root(pdGfn: number, ctx: ExitContext): { root: ShadowRoot; built: boolean } {
