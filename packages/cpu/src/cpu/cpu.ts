@@ -182,7 +182,7 @@ export interface RunOptions {
 
 const U32 = 0x1_0000_0000;
 
-/** What the TLB must not deny for the processor's own supervisor reads and writes (supervisorDwords). */
+/** What the TLB must not deny for the processor's own supervisor reads and writes (supervisorDwords, supervisorPhys). */
 const SUPERVISOR_READ_DENY = TLB_NO_READ | TLB_MMIO;
 const SUPERVISOR_WRITE_DENY = TLB_CLEAN | TLB_CODE | TLB_MMIO | TLB_NO_READ | TLB_NO_WRITE_SUP;
 /**
