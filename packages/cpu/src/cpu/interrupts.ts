@@ -60,10 +60,10 @@ export function deliverEvent(cpu: Cpu, vector: number, errorCode: number, kind: 
   let v = vector;
   let err = errorCode;
   let k = kind;
-  // The chain of faults is only told in a triple fault's diagnostic: its text is built then, from
-  // what the first event found (EIP and, for an exception, the instruction's bytes read now).
+  // The chain of faults is only told in a triple fault's diagnostic: its text starts with the first
+  // event's EIP and, for an exception, the instruction's bytes, read when its delivery first faults
+  // (not before every delivery: most exceptions are delivered, or exit, without a second fault).
   const originEip = cpu.eip;
-  const originBytes = kind === "exception" ? cpu.peekBytes(originEip, 4) : null;
   let chain: string[] | null = null;
   for (;;) {
     try {
@@ -78,7 +78,9 @@ export function deliverEvent(cpu: Cpu, vector: number, errorCode: number, kind: 
       if (k === "software" || k === "software-exception") throw signal;
       const second = cpu.pendingVector;
       const secondErr = cpu.pendingErrorCode;
-      chain ??= [describeOrigin(originEip, originBytes, vector, errorCode, kind)];
+      chain ??= [
+        describeOrigin(originEip, kind === "exception" ? cpu.peekBytes(originEip, 4) : null, vector, errorCode, kind),
+      ];
       chain.push(`${eventName(second, secondErr, "exception")} while delivering it`);
       // In VMX non-root operation an exception the exception bitmap intercepts exits (with the first
       // event as IDT-vectoring information) before the double-fault rules apply (SDM Vol. 3C, 25.2).
