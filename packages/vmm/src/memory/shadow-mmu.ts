@@ -48,7 +48,7 @@
 // page the guest wrote at CPL 0 is not caught while the page is mapped supervisor-only.
 
 import { vmxControls as C, type PhysicalMemory, VMCS } from "@vmxlab/cpu";
-import { type ExitAction, type ExitContext, injectException, skipInstruction } from "../exits/context.js";
+import { type ExitAction, type ExitContext, injectException, noting, skipInstruction } from "../exits/context.js";
 import { type CrPolicy, decodeCrQualification, emulateCrAccess } from "../exits/cr.js";
 import type { Hypervisor } from "../hypervisor.js";
 import type { Vm } from "../vm.js";
@@ -609,9 +609,10 @@ export class ShadowMmu implements Mmu {
       how = !w.rw ? "read-only" : this.isProtected(gfn) ? "read-only (guest page table)" : "read-only until dirty";
     }
     this.setPte(pt, (linear >>> 12) & 0x3ff, value, gfn);
-    ctx.note(
-      `${unprotected}hidden #PF: shadow PTE filled for ${hex8(linear)} -> gpa ${hex8(w.frame)}, ${how}${write ? ", guest D set" : ", guest A set"}`,
-    );
+    if (noting(ctx))
+      ctx.note(
+        `${unprotected}hidden #PF: shadow PTE filled for ${hex8(linear)} -> gpa ${hex8(w.frame)}, ${how}${write ? ", guest D set" : ", guest A set"}`,
+      );
     this.reinjectInterrupted(ctx);
     return "resume";
   }
@@ -658,7 +659,7 @@ export class ShadowMmu implements Mmu {
       return "resume";
     }
     injectException(ctx, PAGE_FAULT, errorCode);
-    ctx.note(`guest #PF reflected (error ${hex(errorCode)}), CR2 = ${hex8(linear)}`);
+    if (noting(ctx)) ctx.note(`guest #PF reflected (error ${hex(errorCode)}), CR2 = ${hex8(linear)}`);
     return "resume";
   }
 
@@ -671,7 +672,7 @@ export class ShadowMmu implements Mmu {
     if (type !== 0 && type !== 2 && type !== 3) return;
     ctx.vmx.write(VMCS.VM_ENTRY_INTR_INFO_FIELD, (info & 0x80000fff) >>> 0);
     if (info & 0x800) ctx.vmx.write(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE, ctx.vmx.read(VMCS.IDT_VECTORING_ERROR_CODE));
-    ctx.note(`vector ${info & 0xff} re-injected (its delivery was interrupted)`);
+    if (noting(ctx)) ctx.note(`vector ${info & 0xff} re-injected (its delivery was interrupted)`);
   }
 
   onCrAccess(ctx: ExitContext): ExitAction {
@@ -682,7 +683,7 @@ export class ShadowMmu implements Mmu {
       if (gpr === 4) ctx.vmx.write(VMCS.GUEST_RSP, this.cr3);
       else ctx.cpu.regs[gpr] = this.cr3;
       skipInstruction(ctx);
-      ctx.note(`MOV from CR3: guest CR3 ${hex8(this.cr3)}`);
+      if (noting(ctx)) ctx.note(`MOV from CR3: guest CR3 ${hex8(this.cr3)}`);
       return "resume";
     }
     const value = (gpr === 4 ? ctx.vmx.read(VMCS.GUEST_RSP) : ctx.cpu.regs[gpr]!) >>> 0;
@@ -700,16 +701,17 @@ export class ShadowMmu implements Mmu {
     if (asid !== undefined) ctx.cpu.tlb.flushAsid(asid, keepGlobal);
     const resynced = this.resync();
     if (!this.guestPaging()) {
-      ctx.note(`CR3 load ${hex8(value)} with guest paging off (TLB flushed)`);
+      if (noting(ctx)) ctx.note(`CR3 load ${hex8(value)} with guest paging off (TLB flushed)`);
       return "resume";
     }
     const { root, built } = this.root(value >>> 12, ctx);
     this.current = root;
     ctx.vmx.write(VMCS.GUEST_CR3, root.page);
     const sync = resynced ? `, ${resynced} unprotected table${resynced > 1 ? "s" : ""} resynchronized` : "";
-    ctx.note(
-      `CR3 load ${hex8(value)}: ${built ? "new" : "cached"} shadow root ${hex8(root.page)}${sync}, TLB flushed${keepGlobal ? " (global pages kept)" : ""}`,
-    );
+    if (noting(ctx))
+      ctx.note(
+        `CR3 load ${hex8(value)}: ${built ? "new" : "cached"} shadow root ${hex8(root.page)}${sync}, TLB flushed${keepGlobal ? " (global pages kept)" : ""}`,
+      );
     return "resume";
   }
 
@@ -784,7 +786,7 @@ export class ShadowMmu implements Mmu {
     if (asid !== undefined) tlb.flushPage(linear, asid);
     const root = this.current;
     if (!this.guestPaging() || !root) {
-      ctx.note(`INVLPG ${hex8(linear)} with guest paging off: TLB entry dropped`);
+      if (noting(ctx)) ctx.note(`INVLPG ${hex8(linear)} with guest paging off: TLB entry dropped`);
       return "resume";
     }
     const cr4 = this.guestCr4();
@@ -811,7 +813,7 @@ export class ShadowMmu implements Mmu {
         what = "shadow PTE dropped";
       }
     }
-    ctx.note(`INVLPG ${hex8(linear)}: ${what}`);
+    if (noting(ctx)) ctx.note(`INVLPG ${hex8(linear)}: ${what}`);
     return "resume";
   }
 }
