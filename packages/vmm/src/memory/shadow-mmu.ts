@@ -619,7 +619,8 @@ export class ShadowMmu implements Mmu {
 
   /**
    * A write to a write-protected guest page table: drop every shadow entry derived from it and let
-   * the guest write it until the next CR3 load (unprotect-and-zap).
+   * the guest write it until the next CR3 load (unprotect-and-zap). Returns the start of the exit's
+   * note ("" when nobody reads notes).
    */
   private unprotect(ctx: ExitContext, t: GuestTable): string {
     this.stats.tableWrites++;
@@ -630,6 +631,7 @@ export class ShadowMmu implements Mmu {
     const roots = t.roots.size;
     for (const pt of [...t.pts]) this.zapPt(pt);
     for (const root of [...t.roots]) this.zapRoot(root);
+    if (!noting(ctx)) return "";
     const what = [
       pts ? `${pts} shadow page table${pts > 1 ? "s" : ""}` : "",
       roots ? `${roots} shadow root${roots > 1 ? "s" : ""}` : "",
@@ -707,11 +709,12 @@ export class ShadowMmu implements Mmu {
     const { root, built } = this.root(value >>> 12, ctx);
     this.current = root;
     ctx.vmx.write(VMCS.GUEST_CR3, root.page);
-    const sync = resynced ? `, ${resynced} unprotected table${resynced > 1 ? "s" : ""} resynchronized` : "";
-    if (noting(ctx))
+    if (noting(ctx)) {
+      const sync = resynced ? `, ${resynced} unprotected table${resynced > 1 ? "s" : ""} resynchronized` : "";
       ctx.note(
         `CR3 load ${hex8(value)}: ${built ? "new" : "cached"} shadow root ${hex8(root.page)}${sync}, TLB flushed${keepGlobal ? " (global pages kept)" : ""}`,
       );
+    }
     return "resume";
   }
 
